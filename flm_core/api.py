@@ -1,0 +1,293 @@
+"""The public functions: dump, load, read_meta, verify."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import importlib.metadata
+import io
+import os
+import uuid
+import warnings
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
+from pathlib import Path
+from typing import IO, Any, Union
+
+import attrs
+
+from flm_core.artifact import ArtifactDir, ModelArtifact, check_artifact_name
+from flm_core.container.layout import Source
+from flm_core.container.reader import (
+    check_trailer,
+    iter_section_headers,
+    iter_sections,
+    read_head,
+    read_tail,
+    read_trailer,
+    skip_blocks,
+)
+from flm_core.container.writer import atomic_path, encode_head, write_file
+from flm_core.errors import (
+    ArtifactError,
+    FormatError,
+    FrameworkVersionWarning,
+    MetadataError,
+    OptionError,
+)
+from flm_core.meta import (
+    FORMAT_VERSION,
+    FormatInfo,
+    FrameworkInfo,
+    Metadata,
+    ModelInfo,
+    PluginInfo,
+    SectionInfo,
+)
+from flm_core.plugins import Registry
+from flm_core.records import Serializer
+
+PathLike = Union[str, "os.PathLike[str]"]
+Target = Union[PathLike, IO[bytes]]
+THREADS_ENV = "FLM_THREADS"
+_warned: set[tuple[str, str, str]] = set()
+
+
+def _workers() -> int:
+    try:
+        return max(1, int(os.environ.get(THREADS_ENV, "")))
+    except ValueError:
+        return min(os.cpu_count() or 1, 8)
+
+
+@contextlib.contextmanager
+def _pool() -> Iterator[tuple[Executor | None, int]]:
+    workers = _workers()
+    if workers == 1:
+        yield None, 1
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="flm") as pool:
+        yield pool, workers
+
+
+@contextlib.contextmanager
+def _reading(path: Target) -> Iterator[IO[bytes]]:
+    if hasattr(path, "read"):
+        yield path  # type: ignore[misc]
+    else:
+        with open(os.fspath(path), "rb", buffering=1024 * 1024) as stream:  # type: ignore[arg-type]
+            yield stream
+
+
+def _check_options(serializer: Serializer, options: Mapping[str, Any], action: str) -> None:
+    allowed = serializer.dump_options if action == "dump" else serializer.load_options
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        accepted = ", ".join(sorted(allowed)) or "none"
+        raise OptionError(
+            f"{serializer.name} {action} does not accept {', '.join(unknown)} (accepts: {accepted})"
+        )
+
+
+def _distribution_version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _artifact_paths(artifacts: Mapping[str, PathLike] | None) -> dict[str, Path]:
+    paths = {}
+    for name, file in (artifacts or {}).items():
+        path = Path(os.fspath(file))
+        if not path.is_file():
+            raise ArtifactError(f"artifact {name!r}: {path} is not a readable file")
+        paths[check_artifact_name(name)] = path
+    return paths
+
+
+def _model_id(model_id: uuid.UUID | str | None) -> uuid.UUID:
+    if model_id is None:
+        return uuid.uuid4()
+    try:
+        return model_id if isinstance(model_id, uuid.UUID) else uuid.UUID(str(model_id))
+    except ValueError as exc:
+        raise MetadataError(f"model_id {model_id!r} is not a UUID") from exc
+
+
+def dump(
+    model: Any,
+    path: Target,
+    *,
+    compression: str = "zstd",
+    model_id: uuid.UUID | str | None = None,
+    timestamp: datetime.datetime | None = None,
+    params: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    artifacts: Mapping[str, PathLike] | None = None,
+    framework: str | None = None,
+    **plugin_options: Any,
+) -> Metadata:
+    """Write ``model``, its metadata and ``artifacts`` to ``path`` (a path or a binary stream).
+
+    The serializer is the one installed plugin whose ``can_serialize`` claims the model, or
+    the one named by ``framework``. ``plugin_options`` go to it (e.g. ``example_inputs`` for
+    torch). Writing to a path is atomic: a temporary file beside it is renamed over ``path``
+    only when complete, so a failure never leaves a broken or clobbered file.
+
+    :return: the :class:`Metadata` written, with section sizes and the model digest.
+    """
+    registry = Registry.current()
+    codec = registry.codec(compression)
+    serializer = (
+        registry.serializer_named(framework) if framework else registry.serializer_for(model)
+    )
+    _check_options(serializer, plugin_options, "dump")
+    files = _artifact_paths(artifacts)
+    if timestamp is not None and not isinstance(timestamp, datetime.datetime):
+        raise MetadataError(f"timestamp must be a datetime, not {type(timestamp).__name__}")
+    payload = serializer.dump(model, **plugin_options)
+    meta = Metadata(
+        id=_model_id(model_id),
+        timestamp=timestamp or datetime.datetime.now(datetime.timezone.utc),
+        framework=FrameworkInfo(lib=serializer.name, version=serializer.framework_version()),
+        model=ModelInfo(
+            obj=payload.obj or f"{type(model).__module__}.{type(model).__qualname__}",
+            info=dict(payload.info),
+            params=dict(params or {}),
+            metrics=dict(metrics or {}),
+        ),
+        plugin=PluginInfo(serializer.distribution, _distribution_version(serializer.distribution)),
+        format=FormatInfo(version=FORMAT_VERSION, codec=codec.name, artifacts=tuple(files)),
+        extra=dict(extra or {}),
+    )
+    head = encode_head(meta)
+    with contextlib.ExitStack() as stack:
+        if hasattr(path, "write"):
+            stream: IO[bytes] = path  # type: ignore[assignment]
+        else:
+            stream = stack.enter_context(atomic_path(Path(os.fspath(path))))  # type: ignore[arg-type]
+        pool, workers = stack.enter_context(_pool())
+        sections = write_file(stream, head, codec, files, payload.write, pool, workers)
+    return attrs.evolve(meta, format=attrs.evolve(meta.format, sections=sections))
+
+
+def _warn_version(meta: Metadata, serializer: Serializer) -> None:
+    installed = serializer.framework_version()
+    key = (meta.framework.lib, meta.framework.version, installed)
+    if installed.split(".")[:2] != meta.framework.version.split(".")[:2] and key not in _warned:
+        _warned.add(key)
+        warnings.warn(
+            f"{meta.framework.lib} {installed} is installed but the model was written with "
+            f"{meta.framework.version}; it may not load or behave identically",
+            FrameworkVersionWarning,
+            stacklevel=3,
+        )
+
+
+def load(
+    path: Target, *, artifacts_dir: PathLike | None = None, **plugin_options: Any
+) -> ModelArtifact:
+    """Read a file written by :func:`dump` and rebuild its model.
+
+    Every byte is checked as it is read; the model is returned only when the whole file,
+    trailer included, has verified. ``plugin_options`` go to the framework's loader (e.g.
+    ``trusted=[...]`` for sklearn); nothing in the file can widen what the loader trusts.
+
+    :param artifacts_dir: where to unpack artifacts. By default a temporary directory
+        removed by ``ModelArtifact.close()``, a ``with`` block, or garbage collection.
+    """
+    registry = Registry.current()
+    with _reading(path) as stream:
+        source = Source(stream)
+        meta = read_head(source)
+        serializer = registry.serializer_named(meta.framework.lib, meta.plugin.distribution)
+        _check_options(serializer, plugin_options, "load")
+        _warn_version(meta, serializer)
+        directory = ArtifactDir(artifacts_dir)
+        try:
+            model, files, sections = _read_body(source, meta, registry, serializer, directory,
+                                                plugin_options)
+        except BaseException:
+            directory.cleanup()
+            raise
+    full = attrs.evolve(meta, format=attrs.evolve(meta.format, sections=sections))
+    return ModelArtifact(model, full, files, directory=directory)
+
+
+def _read_body(
+    source: Source,
+    meta: Metadata,
+    registry: Registry,
+    serializer: Serializer,
+    directory: ArtifactDir,
+    options: Mapping[str, Any],
+) -> tuple[Any, dict[str, Path], tuple[SectionInfo, ...]]:
+    files: dict[str, Path] = {}
+    models: list[Any] = []
+    parsed = []
+    with _pool() as (pool, workers):
+        for section in iter_sections(source, registry.codec, pool, workers):
+            if section.kind == "artifact":
+                if section.name not in meta.format.artifacts or section.name in files:
+                    raise FormatError(f"unexpected artifact section {section.name!r}")
+                files[section.name] = _unpack(section.reader, directory.target(section.name))
+            elif models:
+                raise FormatError("the file holds more than one model section")
+            else:
+                stream = io.BufferedReader(section.reader, buffer_size=1024 * 1024)
+                models.append(serializer.load(stream, meta, **options))
+            parsed.append(section.finish())
+        recorded = read_trailer(source)
+    check_trailer(parsed, recorded)
+    if not models or set(files) != set(meta.format.artifacts):
+        raise FormatError("the file lacks its model or some artifacts its metadata lists")
+    return models[0], files, recorded
+
+
+def _unpack(reader: io.RawIOBase, target: Path) -> Path:
+    tmp = target.with_name(f".{target.name}.flm-tmp")
+    try:
+        with open(tmp, "wb") as out:
+            while chunk := reader.read(1024 * 1024):
+                out.write(chunk)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def read_meta(path: Target) -> Metadata:
+    """The file's metadata, sections included, without decompressing the model or importing
+    any framework. On a seekable file this reads the head and the tail: a few KB."""
+    with _reading(path) as stream:
+        source = Source(stream)
+        meta = read_head(source)
+        if stream.seekable():
+            sections = read_tail(stream)
+        else:
+            for kind, _, name, _ in iter_section_headers(source):
+                skip_blocks(source, f"{kind} {name!r}")
+            sections = read_trailer(source)
+    return attrs.evolve(meta, format=attrs.evolve(meta.format, sections=sections))
+
+
+def verify(path: Target) -> Metadata:
+    """Decode every section and check every checksum and digest, without any plugin.
+
+    Needs only the codecs the file uses. Raises :class:`ChecksumError` or
+    :class:`FormatError` on any damage.
+    """
+    registry = Registry.current()
+    with _reading(path) as stream:
+        source = Source(stream)
+        meta = read_head(source)
+        parsed = []
+        with _pool() as (pool, workers):
+            for section in iter_sections(source, registry.codec, pool, workers):
+                parsed.append(section.finish())
+        recorded = read_trailer(source)
+    check_trailer(parsed, recorded)
+    return attrs.evolve(meta, format=attrs.evolve(meta.format, sections=recorded))

@@ -1,0 +1,83 @@
+"""ModelArtifact (what ``load`` returns) and the rules for artifact names."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import weakref
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+from flm_core.errors import ArtifactError
+from flm_core.meta import Metadata
+
+
+def check_artifact_name(name: object) -> str:
+    """A single plain file name: no separators, no ``..``, no drive, no NUL, not empty."""
+    if not isinstance(name, str) or not name:
+        raise ArtifactError(f"artifact name must be a non-empty string, not {name!r}")
+    bad = (
+        name in (".", "..")
+        or "\x00" in name
+        or "/" in name
+        or "\\" in name
+        or ":" in name
+        or os.path.isabs(name)
+        or len(name.encode("utf-8")) > 255
+    )
+    if bad:
+        raise ArtifactError(f"artifact name {name!r} must be a single plain file name")
+    return name
+
+
+class ArtifactDir:
+    """Where ``load`` unpacks artifacts: the caller's directory, or a temporary one we own."""
+
+    def __init__(self, directory: str | os.PathLike[str] | None) -> None:
+        if directory is None:
+            self.path = Path(tempfile.mkdtemp(prefix="flm-artifacts-"))
+            self._finalizer: weakref.finalize[Any, Any] | None = weakref.finalize(
+                self, shutil.rmtree, self.path, ignore_errors=True
+            )
+        else:
+            self.path = Path(directory)
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._finalizer = None
+
+    def target(self, name: str) -> Path:
+        return self.path / check_artifact_name(name)
+
+    def cleanup(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()
+
+
+@attrs.define
+class ModelArtifact:
+    """What :func:`flm_core.load` returns.
+
+    ``artifacts`` maps each artifact name to its unpacked file. Unless ``load`` was given
+    ``artifacts_dir``, the files live in a temporary directory that is removed by
+    :meth:`close`, by leaving a ``with`` block, or when this object is garbage-collected;
+    files unpacked into a caller's ``artifacts_dir`` are never removed.
+    """
+
+    model: Any
+    meta: Metadata
+    artifacts: dict[str, Path]
+    _dir: ArtifactDir | None = attrs.field(default=None, repr=False, alias="directory")
+
+    def close(self) -> None:
+        if self._dir is not None:
+            self._dir.cleanup()
+
+    def __enter__(self) -> ModelArtifact:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

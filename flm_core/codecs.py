@@ -1,0 +1,92 @@
+"""Built-in codecs, registered through the same ``flm_codecs`` hook third parties use.
+
+Each block is compressed on its own, so blocks can be (de)compressed on several cores and
+a reader never needs more than one block in memory.
+"""
+
+from __future__ import annotations
+
+import bz2
+import lzma
+import zlib
+from collections.abc import Iterable
+from functools import cache
+from types import ModuleType
+from typing import Any
+
+from flm_core.errors import FormatError
+from flm_core.hookspecs import hookimpl
+from flm_core.records import Codec
+
+ZSTD_LEVEL = 3
+
+
+@cache
+def zstd_backend() -> tuple[str, ModuleType]:
+    """``compression.zstd`` (Python 3.14+) when importable, the ``zstandard`` package before."""
+    try:
+        from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+
+        return "compression.zstd", zstd
+    except ImportError:
+        import zstandard
+
+        return "zstandard", zstandard
+
+
+def _zstd_compress(block: memoryview) -> bytes:
+    name, zstd = zstd_backend()
+    if name == "zstandard":
+        return zstd.ZstdCompressor(level=ZSTD_LEVEL).compress(block)  # type: ignore[no-any-return]
+    return zstd.compress(block, level=ZSTD_LEVEL)  # type: ignore[no-any-return]
+
+
+def _zstd_decompress(data: bytes | memoryview, raw_size: int) -> bytes:
+    name, zstd = zstd_backend()
+    if name == "zstandard":
+        # The frame header declares its size; refuse a lie before allocating for it.
+        if zstd.frame_content_size(data) != raw_size:
+            raise FormatError("zstd frame size does not match its block header")
+        return zstd.ZstdDecompressor().decompress(data, max_output_size=raw_size)  # type: ignore[no-any-return]
+    decompressor = zstd.ZstdDecompressor()
+    out = decompressor.decompress(data, max_length=raw_size)
+    if not decompressor.eof:
+        raise FormatError("zstd frame is longer than its block header says")
+    return out  # type: ignore[no-any-return]
+
+
+def _streaming_decompress(decompressor: Any, data: bytes | memoryview, raw_size: int) -> bytes:
+    out: bytes = decompressor.decompress(data, raw_size)
+    if not decompressor.eof:
+        raise FormatError("compressed block is longer than its block header says")
+    return out
+
+
+def _zlib_decompress(data: bytes | memoryview, raw_size: int) -> bytes:
+    return _streaming_decompress(zlib.decompressobj(), data, raw_size)
+
+
+def _bz2_decompress(data: bytes | memoryview, raw_size: int) -> bytes:
+    return _streaming_decompress(bz2.BZ2Decompressor(), data, raw_size)
+
+
+def _lzma_decompress(data: bytes | memoryview, raw_size: int) -> bytes:
+    return _streaming_decompress(lzma.LZMADecompressor(format=lzma.FORMAT_XZ), data, raw_size)
+
+
+BUILTIN_CODECS = (
+    Codec(name="zstd", compress=_zstd_compress, decompress=_zstd_decompress),
+    Codec(name="zlib", compress=lambda b: zlib.compress(b, 6), decompress=_zlib_decompress),
+    Codec(name="bz2", compress=lambda b: bz2.compress(b, 9), decompress=_bz2_decompress),
+    Codec(
+        name="lzma",
+        compress=lambda b: lzma.compress(b, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE),
+        decompress=_lzma_decompress,
+    ),
+    Codec(name="none", compress=lambda b: b, decompress=lambda data, raw_size: data),
+)
+
+
+@hookimpl
+def flm_codecs() -> Iterable[Codec]:
+    return BUILTIN_CODECS

@@ -1,0 +1,101 @@
+"""The on-disk layout: magic, fixed-size records and their struct formats (docs/format.md)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from typing import IO
+
+from flm_core.errors import ChecksumError, FormatError
+
+MAGIC = b"\x89FLM\r\n\x1a\n"
+END_MAGIC = b"\x1aFLMEND\n"
+VERSION = 1
+
+HEADER = struct.Struct("<8sHHI")  # magic, version, flags, metadata length; then crc32
+SECTION = struct.Struct("<4sBH")  # tag, codec name length, section name length; then names, crc32
+BLOCK = struct.Struct("<IIBBH")  # raw size, stored size, filter, element size, reserved; data, crc32
+TRAILER = struct.Struct("<4sI")  # tag, trailer length; then JSON, crc32
+END = struct.Struct("<I8s")  # trailer length, end magic
+CRC = struct.Struct("<I")
+
+MODEL_TAG = b"MODL"
+ARTIFACT_TAG = b"ARTF"
+TRAILER_TAG = b"TRLR"
+SECTION_KINDS = {MODEL_TAG: "model", ARTIFACT_TAG: "artifact"}
+
+FILTER_NONE = 0
+FILTER_SHUFFLE = 1
+
+MAX_METADATA = 16 * 1024 * 1024
+MAX_BLOCK = 64 * 1024 * 1024
+BLOCK_SIZE = 4 * 1024 * 1024
+BLOCK_SLACK = 64 * 1024  # incompressible data grows a little
+
+
+def crc32(*parts: bytes | memoryview) -> int:
+    value = 0
+    for part in parts:
+        value = zlib.crc32(part, value)
+    return value
+
+
+class Source:
+    """Sequential reads of exact lengths from a binary stream, counting the offset."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.offset = 0
+        self._pushback = b""
+
+    def peek(self, size: int) -> bytes:
+        """Up to ``size`` bytes without consuming them (fewer only at end of file)."""
+        while len(self._pushback) < size:
+            chunk = self.stream.read(size - len(self._pushback))
+            if not chunk:
+                break
+            self._pushback += chunk
+        return self._pushback[:size]
+
+    def read(self, size: int, what: str) -> bytes:
+        chunks = []
+        remaining = size
+        if self._pushback:
+            chunks.append(self._pushback[:size])
+            self._pushback = self._pushback[size:]
+            remaining -= len(chunks[0])
+        while remaining:
+            chunk = self.stream.read(remaining)
+            if not chunk:
+                raise FormatError(
+                    f"file is truncated: expected {size} bytes of {what} at offset {self.offset}"
+                )
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.offset += size
+        return data
+
+    def read_crc(self, what: str, *covered: bytes | memoryview) -> None:
+        (stored,) = CRC.unpack(self.read(CRC.size, f"{what} checksum"))
+        if stored != crc32(*covered):
+            raise ChecksumError(f"{what} checksum mismatch before offset {self.offset}")
+
+    def at_eof(self) -> bool:
+        return not self.peek(1)
+
+
+class Sink:
+    """Sequential writes to a binary stream, counting the offset (works on pipes)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.offset = 0
+
+    def write(self, *parts: bytes | memoryview) -> None:
+        for part in parts:
+            self.stream.write(part)
+            self.offset += memoryview(part).nbytes
+
+    def write_crc(self, *covered: bytes | memoryview) -> None:
+        self.write(CRC.pack(crc32(*covered)))

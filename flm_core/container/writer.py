@@ -1,0 +1,112 @@
+"""Writing a whole file: header, metadata, artifact sections, model section, trailer."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+
+from flm_core.container.layout import (
+    ARTIFACT_TAG,
+    END,
+    END_MAGIC,
+    HEADER,
+    MAGIC,
+    MAX_METADATA,
+    MODEL_TAG,
+    TRAILER,
+    TRAILER_TAG,
+    VERSION,
+    Sink,
+)
+from flm_core.container.sections import SectionWriter, section_info, write_section_header
+from flm_core.errors import MetadataError
+from flm_core.meta import Metadata, SectionInfo
+from flm_core.records import Codec
+
+COPY_CHUNK = 1024 * 1024
+
+
+def encode_json(data: Any, what: str) -> bytes:
+    try:
+        return json.dumps(data, allow_nan=False, separators=(",", ":"),
+                          ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise MetadataError(f"{what} must be JSON-serialisable: {exc}") from exc
+
+
+def encode_head(meta: Metadata) -> bytes:
+    head = encode_json(meta.to_dict(), "metadata (params, metrics, extra, info)")
+    if len(head) > MAX_METADATA:
+        raise MetadataError(f"metadata is {len(head)} bytes; at most {MAX_METADATA} fit in the head")
+    return head
+
+
+def write_file(
+    stream: IO[bytes],
+    head: bytes,
+    codec: Codec,
+    artifacts: Mapping[str, Path],
+    write_model: Callable[[IO[bytes]], None],
+    pool: Executor | None,
+    workers: int,
+) -> tuple[SectionInfo, ...]:
+    """Stream a complete file to ``stream`` (never seeks) and return its sections."""
+    sink = Sink(stream)
+    header = HEADER.pack(MAGIC, VERSION, 0, len(head))
+    sink.write(header)
+    sink.write_crc(header)
+    sink.write(head)
+    sink.write_crc(head)
+
+    sections = []
+    for name, path in artifacts.items():
+        offset = write_section_header(sink, ARTIFACT_TAG, codec.name, name)
+        section = SectionWriter(sink, codec, pool, workers)
+        with open(path, "rb") as src:
+            while chunk := src.read(COPY_CHUNK):
+                section.write(chunk)
+        sections.append(section_info("artifact", name, codec.name, offset, section.finish()))
+
+    offset = write_section_header(sink, MODEL_TAG, codec.name, "")
+    section = SectionWriter(sink, codec, pool, workers)
+    write_model(section)
+    sections.append(section_info("model", "", codec.name, offset, section.finish()))
+
+    trailer = encode_json({"sections": [attrs.asdict(s) for s in sections]}, "trailer")
+    tag = TRAILER.pack(TRAILER_TAG, len(trailer))
+    sink.write(tag, trailer)
+    sink.write_crc(tag, trailer)
+    sink.write(END.pack(len(trailer), END_MAGIC))
+    return tuple(sections)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[IO[bytes]]:
+    """A temporary file beside ``path``, renamed over it only once fully written and synced."""
+    directory = path.parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would surprise whoever serves the file
+        with os.fdopen(fd, "wb", buffering=COPY_CHUNK) as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,155 @@
+"""The plugin host: a pluggy manager over the ``flm`` entry-point group, built once, lazily.
+
+Built in a fixed order: block disabled plugins, load entry points (each load wrapped, so a
+broken plugin warns instead of breaking the core), register the built-ins, check pending.
+``FLM_DISABLE_PLUGINS=torch,sklearn`` blocks plugins by entry-point name.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import warnings
+from collections.abc import Iterable
+from typing import TypeVar
+
+import attrs
+import pluggy
+
+from flm_core import codecs, hookspecs
+from flm_core.errors import (
+    PluginConflictError,
+    PluginLoadWarning,
+    PluginNotFoundError,
+    UnknownCodecError,
+)
+from flm_core.records import Codec, Serializer
+
+GROUP = "flm"
+DISABLE_ENV = "FLM_DISABLE_PLUGINS"
+BUILTIN = "flm-core"
+
+_manager: pluggy.PluginManager | None = None
+_distributions: dict[str, str] = {}
+
+
+def _disabled() -> set[str]:
+    return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
+
+
+def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    for ep in importlib.metadata.entry_points(group=GROUP):
+        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+            continue
+        dist = ep.dist.name if ep.dist is not None else ep.value
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as exc:  # a broken plugin must not break the core
+            warnings.warn(
+                f"flm plugin {ep.name!r} from {dist} failed to load and was skipped: {exc!r}",
+                PluginLoadWarning,
+                stacklevel=2,
+            )
+            continue
+        _distributions[ep.name] = dist
+
+
+def build_plugin_manager(*, entry_points: bool = True) -> pluggy.PluginManager:
+    """Build a fresh manager; :func:`get_plugin_manager` caches one."""
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(hookspecs)
+    for name in _disabled():
+        pm.set_blocked(name)
+    if entry_points:
+        _load_entry_points(pm)
+    pm.register(codecs, name=BUILTIN)
+    _distributions[BUILTIN] = BUILTIN
+    pm.check_pending()
+    return pm
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide manager, built on first use."""
+    global _manager
+    if _manager is None:
+        _manager = build_plugin_manager()
+    return _manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget the cached manager (tests; after installing a plugin at run time)."""
+    global _manager
+    _manager = None
+
+
+T = TypeVar("T", Serializer, Codec)
+
+
+def _collect(hook: pluggy.HookCaller, kind: str) -> dict[str, tuple[T, str]]:
+    found: dict[str, tuple[T, str]] = {}
+    for impl in reversed(hook.get_hookimpls()):
+        owner = _distributions.get(impl.plugin_name, impl.plugin_name)
+        records: Iterable[T] = impl.function() or ()
+        for record in records:
+            if record.name in found:
+                other = found[record.name][1]
+                raise PluginConflictError(
+                    f"two plugins provide the {kind} {record.name!r}: {other} and {owner}; "
+                    f"uninstall one or disable it with {DISABLE_ENV}"
+                )
+            found[record.name] = (record, owner)
+    return found
+
+
+@attrs.frozen
+class Registry:
+    """The serializers and codecs the installed plugins provide, by name."""
+
+    serializers: dict[str, tuple[Serializer, str]]
+    codecs: dict[str, tuple[Codec, str]]
+
+    @classmethod
+    def current(cls) -> Registry:
+        pm = get_plugin_manager()
+        return cls(
+            serializers=_collect(pm.hook.flm_serializers, "framework"),
+            codecs=_collect(pm.hook.flm_codecs, "codec"),
+        )
+
+    def codec(self, name: str) -> Codec:
+        try:
+            return self.codecs[name][0]
+        except KeyError:
+            valid = ", ".join(sorted(self.codecs))
+            raise UnknownCodecError(f"unknown codec {name!r}; valid codecs: {valid}") from None
+
+    def serializer_named(self, lib: str, distribution: str | None = None) -> Serializer:
+        try:
+            return self.serializers[lib][0]
+        except KeyError:
+            hint = distribution or f"flm-{lib}"
+            raise PluginNotFoundError(
+                f"no installed plugin handles framework {lib!r}; `pip install {hint}` to load it"
+                f" ({self._installed()})"
+            ) from None
+
+    def serializer_for(self, model: object) -> Serializer:
+        claims = [s for s, _ in self.serializers.values() if s.can_serialize(model)]
+        if len(claims) == 1:
+            return claims[0]
+        kind = f"{type(model).__module__}.{type(model).__qualname__}"
+        if not claims:
+            raise PluginNotFoundError(
+                f"no installed plugin can serialize a {kind} ({self._installed()}); "
+                "install the plugin for its framework, e.g. `pip install flm-torch`"
+            )
+        names = ", ".join(sorted(s.name for s in claims))
+        raise PluginConflictError(
+            f"several plugins claim a {kind}: {names}; pass framework=<name> to choose"
+        )
+
+    def _installed(self) -> str:
+        if not self.serializers:
+            return "no framework plugins are installed"
+        listed = ", ".join(f"{name} ({dist})" for name, (_, dist) in sorted(self.serializers.items()))
+        return f"installed: {listed}"

@@ -1,0 +1,74 @@
+"""Typed records that plugins hand to the core through the registration hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import IO, TYPE_CHECKING, Any
+
+import attrs
+
+if TYPE_CHECKING:
+    from flm_core.meta import Metadata
+
+
+@attrs.frozen
+class Payload:
+    """What a serializer's ``dump`` returns: a description of the model and a way to stream it.
+
+    ``write(sink)`` streams the model into ``sink``, a write-only binary file object. Write
+    large numeric state as buffers (``sink.write(memoryview(array))``): the core compresses
+    them block by block without another full copy, and a buffer whose itemsize is 2, 4 or 8
+    gets the byte-shuffle filter. A buffer must stay unchanged until ``write`` returns.
+
+    ``info`` is a JSON-able description of the model (hyper-parameters, layer shapes, never
+    the weights); ``obj`` overrides the class name recorded in ``meta.model.obj``.
+    """
+
+    write: Callable[[IO[bytes]], None]
+    info: Mapping[str, Any] = attrs.field(factory=dict)
+    obj: str | None = None
+
+
+@attrs.frozen
+class Serializer:
+    """One framework's way of writing and reading models.
+
+    :param name: the framework name recorded as ``meta.framework.lib`` (``"sklearn"``).
+    :param distribution: the distribution that provides it (``"flm-sklearn"``); error
+        messages tell users to ``pip install`` it.
+    :param can_serialize: ``can_serialize(obj) -> bool``. Must not import the framework:
+        decide from ``type(obj).__mro__`` module names or from ``sys.modules``.
+    :param framework_version: ``() -> str``, the installed framework's version.
+    :param dump: ``dump(model, **options) -> Payload``.
+    :param load: ``load(stream, meta, **options) -> model``; ``stream`` is a readable binary
+        file object over the payload (``read``/``readinto``), ``meta`` the file's
+        :class:`~flm_core.Metadata`. Options come from the caller of ``flm_core.load``, never
+        from the file.
+    :param dump_options: names of the keyword options ``dump`` accepts.
+    :param load_options: names of the keyword options ``load`` accepts.
+    """
+
+    name: str
+    distribution: str
+    can_serialize: Callable[[object], bool]
+    framework_version: Callable[[], str]
+    dump: Callable[..., Payload]
+    load: Callable[..., Any]
+    dump_options: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    load_options: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+
+
+@attrs.frozen
+class Codec:
+    """A block compressor.
+
+    :param name: the name users pass as ``compression=`` and that the file records.
+    :param compress: ``compress(block) -> bytes-like`` for one block (at most a few MiB).
+    :param decompress: ``decompress(data, raw_size) -> bytes-like``; must never produce more
+        than ``raw_size`` bytes (the core rejects any other length), so a hostile file cannot
+        inflate past what its checksummed block header declares.
+    """
+
+    name: str
+    compress: Callable[[memoryview], bytes | bytearray | memoryview]
+    decompress: Callable[[bytes | memoryview, int], bytes | bytearray | memoryview]
