@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import importlib.metadata
 import io
 import os
 import uuid
 import warnings
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, TYPE_CHECKING, Any, Union
 
 import attrs
 
@@ -47,8 +45,11 @@ from flm_core.meta import (
 from flm_core.plugins import Registry
 from flm_core.records import Serializer
 
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
 PathLike = Union[str, "os.PathLike[str]"]
-Target = Union[PathLike, IO[bytes]]
+Target = Union[PathLike, IO[bytes], io.RawIOBase, io.BufferedIOBase]  # noqa: UP007 - 3.10 runtime
 THREADS_ENV = "FLM_THREADS"
 _warned: set[tuple[str, str, str]] = set()
 
@@ -66,17 +67,19 @@ def _pool() -> Iterator[tuple[Executor | None, int]]:
     if workers == 1:
         yield None, 1
         return
+    from concurrent.futures import ThreadPoolExecutor  # costs ~15 ms; only dump/load need it
+
     with ThreadPoolExecutor(workers, thread_name_prefix="flm") as pool:
         yield pool, workers
 
 
 @contextlib.contextmanager
-def _reading(path: Target) -> Iterator[IO[bytes]]:
-    if hasattr(path, "read"):
-        yield path  # type: ignore[misc]
-    else:
-        with open(os.fspath(path), "rb", buffering=1024 * 1024) as stream:  # type: ignore[arg-type]
+def _reading(path: Target) -> Iterator[Any]:
+    if isinstance(path, (str, os.PathLike)):
+        with open(os.fspath(path), "rb", buffering=1024 * 1024) as stream:
             yield stream
+    else:
+        yield path
 
 
 def _check_options(serializer: Serializer, options: Mapping[str, Any], action: str) -> None:
@@ -90,6 +93,8 @@ def _check_options(serializer: Serializer, options: Mapping[str, Any], action: s
 
 
 def _distribution_version(distribution: str) -> str:
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
@@ -159,15 +164,15 @@ def dump(
             metrics=dict(metrics or {}),
         ),
         plugin=PluginInfo(serializer.distribution, _distribution_version(serializer.distribution)),
-        format=FormatInfo(version=FORMAT_VERSION, codec=codec.name, artifacts=tuple(files)),
+        format=FormatInfo(version=FORMAT_VERSION, codec=codec.name, artifacts=list(files)),
         extra=dict(extra or {}),
     )
     head = encode_head(meta)
     with contextlib.ExitStack() as stack:
-        if hasattr(path, "write"):
-            stream: IO[bytes] = path  # type: ignore[assignment]
+        if isinstance(path, (str, os.PathLike)):
+            stream: Any = stack.enter_context(atomic_path(Path(os.fspath(path))))
         else:
-            stream = stack.enter_context(atomic_path(Path(os.fspath(path))))  # type: ignore[arg-type]
+            stream = path
         pool, workers = stack.enter_context(_pool())
         sections = write_file(stream, head, codec, files, payload.write, pool, workers)
     return attrs.evolve(meta, format=attrs.evolve(meta.format, sections=sections))

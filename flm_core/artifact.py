@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import weakref
 from pathlib import Path
 from types import TracebackType
@@ -34,14 +32,22 @@ def check_artifact_name(name: object) -> str:
     return name
 
 
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
 class ArtifactDir:
     """Where ``load`` unpacks artifacts: the caller's directory, or a temporary one we own."""
 
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         if directory is None:
+            import tempfile
+
             self.path = Path(tempfile.mkdtemp(prefix="flm-artifacts-"))
             self._finalizer: weakref.finalize[Any, Any] | None = weakref.finalize(
-                self, shutil.rmtree, self.path, ignore_errors=True
+                self, _remove_tree, self.path
             )
         else:
             self.path = Path(directory)

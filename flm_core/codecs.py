@@ -6,8 +6,6 @@ a reader never needs more than one block in memory.
 
 from __future__ import annotations
 
-import bz2
-import lzma
 import zlib
 from collections.abc import Iterable
 from functools import cache
@@ -66,23 +64,35 @@ def _zlib_decompress(data: bytes | memoryview, raw_size: int) -> bytes:
     return _streaming_decompress(zlib.decompressobj(), data, raw_size)
 
 
+def _bz2_compress(block: memoryview) -> bytes:
+    import bz2  # bz2 and lzma cost ~10 ms to import; most files never use them
+
+    return bz2.compress(block, 9)
+
+
 def _bz2_decompress(data: bytes | memoryview, raw_size: int) -> bytes:
+    import bz2
+
     return _streaming_decompress(bz2.BZ2Decompressor(), data, raw_size)
 
 
+def _lzma_compress(block: memoryview) -> bytes:
+    import lzma
+
+    return lzma.compress(block, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE)
+
+
 def _lzma_decompress(data: bytes | memoryview, raw_size: int) -> bytes:
+    import lzma
+
     return _streaming_decompress(lzma.LZMADecompressor(format=lzma.FORMAT_XZ), data, raw_size)
 
 
 BUILTIN_CODECS = (
     Codec(name="zstd", compress=_zstd_compress, decompress=_zstd_decompress),
     Codec(name="zlib", compress=lambda b: zlib.compress(b, 6), decompress=_zlib_decompress),
-    Codec(name="bz2", compress=lambda b: bz2.compress(b, 9), decompress=_bz2_decompress),
-    Codec(
-        name="lzma",
-        compress=lambda b: lzma.compress(b, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE),
-        decompress=_lzma_decompress,
-    ),
+    Codec(name="bz2", compress=_bz2_compress, decompress=_bz2_decompress),
+    Codec(name="lzma", compress=_lzma_compress, decompress=_lzma_decompress),
     Codec(name="none", compress=lambda b: b, decompress=lambda data, raw_size: data),
 )
 

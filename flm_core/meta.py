@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -58,6 +58,14 @@ class SectionInfo:
     sha256: str
 
 
+def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(values)
+
+
+def _section_tuple(values: Iterable[SectionInfo]) -> tuple[SectionInfo, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class FormatInfo:
     """Container facts: format ``version``, default ``codec``, ``artifacts`` and ``sections``.
@@ -67,8 +75,8 @@ class FormatInfo:
 
     version: int
     codec: str
-    artifacts: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    sections: tuple[SectionInfo, ...] = attrs.field(default=(), converter=tuple)
+    artifacts: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
+    sections: tuple[SectionInfo, ...] = attrs.field(default=(), converter=_section_tuple)
 
 
 @attrs.frozen

@@ -7,7 +7,6 @@ broken plugin warns instead of breaking the core), register the built-ins, check
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import warnings
 from collections.abc import Iterable
@@ -38,6 +37,8 @@ def _disabled() -> set[str]:
 
 
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
+    import importlib.metadata  # ~40 ms with its email/zipfile imports; only plugin use needs it
+
     for ep in importlib.metadata.entry_points(group=GROUP):
         if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
             continue
@@ -89,7 +90,7 @@ def _collect(hook: pluggy.HookCaller, kind: str) -> dict[str, tuple[T, str]]:
     found: dict[str, tuple[T, str]] = {}
     for impl in reversed(hook.get_hookimpls()):
         owner = _distributions.get(impl.plugin_name, impl.plugin_name)
-        records: Iterable[T] = impl.function() or ()
+        records: Iterable[T] = impl.function() or ()  # type: ignore[assignment]
         for record in records:
             if record.name in found:
                 other = found[record.name][1]
@@ -151,5 +152,6 @@ class Registry:
     def _installed(self) -> str:
         if not self.serializers:
             return "no framework plugins are installed"
-        listed = ", ".join(f"{name} ({dist})" for name, (_, dist) in sorted(self.serializers.items()))
+        listed = ", ".join(f"{name} ({dist})" for name, (_, dist) in sorted(
+            self.serializers.items()))
         return f"installed: {listed}"

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
-from typing import IO, TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
-
-if TYPE_CHECKING:
-    from flm_core.meta import Metadata
 
 
 @attrs.frozen
@@ -24,7 +22,7 @@ class Payload:
     the weights); ``obj`` overrides the class name recorded in ``meta.model.obj``.
     """
 
-    write: Callable[[IO[bytes]], None]
+    write: Callable[[io.RawIOBase], None]
     info: Mapping[str, Any] = attrs.field(factory=dict)
     obj: str | None = None
 

@@ -18,7 +18,7 @@ def _numpy() -> ModuleType | None:
         return None
     import numpy
 
-    return numpy
+    return numpy  # type: ignore[no-any-return]
 
 
 def shuffle(data: memoryview, itemsize: int) -> bytes:

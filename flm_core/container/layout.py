@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import IO
+from typing import Any
 
 from flm_core.errors import ChecksumError, FormatError
 
@@ -14,7 +14,7 @@ VERSION = 1
 
 HEADER = struct.Struct("<8sHHI")  # magic, version, flags, metadata length; then crc32
 SECTION = struct.Struct("<4sBH")  # tag, codec name length, section name length; then names, crc32
-BLOCK = struct.Struct("<IIBBH")  # raw size, stored size, filter, element size, reserved; data, crc32
+BLOCK = struct.Struct("<IIBBH")  # raw, stored size, filter, element size, reserved; data, crc
 TRAILER = struct.Struct("<4sI")  # tag, trailer length; then JSON, crc32
 END = struct.Struct("<I8s")  # trailer length, end magic
 CRC = struct.Struct("<I")
@@ -33,7 +33,10 @@ BLOCK_SIZE = 4 * 1024 * 1024
 BLOCK_SLACK = 64 * 1024  # incompressible data grows a little
 
 
-def crc32(*parts: bytes | memoryview) -> int:
+Bytes = bytes | bytearray | memoryview
+
+
+def crc32(*parts: Bytes) -> int:
     value = 0
     for part in parts:
         value = zlib.crc32(part, value)
@@ -43,7 +46,7 @@ def crc32(*parts: bytes | memoryview) -> int:
 class Source:
     """Sequential reads of exact lengths from a binary stream, counting the offset."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: Any) -> None:
         self.stream = stream
         self.offset = 0
         self._pushback = b""
@@ -76,7 +79,7 @@ class Source:
         self.offset += size
         return data
 
-    def read_crc(self, what: str, *covered: bytes | memoryview) -> None:
+    def read_crc(self, what: str, *covered: Bytes) -> None:
         (stored,) = CRC.unpack(self.read(CRC.size, f"{what} checksum"))
         if stored != crc32(*covered):
             raise ChecksumError(f"{what} checksum mismatch before offset {self.offset}")
@@ -88,14 +91,14 @@ class Source:
 class Sink:
     """Sequential writes to a binary stream, counting the offset (works on pipes)."""
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    def __init__(self, stream: Any) -> None:
         self.stream = stream
         self.offset = 0
 
-    def write(self, *parts: bytes | memoryview) -> None:
+    def write(self, *parts: Bytes) -> None:
         for part in parts:
             self.stream.write(part)
             self.offset += memoryview(part).nbytes
 
-    def write_crc(self, *covered: bytes | memoryview) -> None:
+    def write_crc(self, *covered: Bytes) -> None:
         self.write(CRC.pack(crc32(*covered)))

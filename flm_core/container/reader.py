@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
@@ -29,6 +28,9 @@ from flm_core.container.sections import SectionReader, read_section_header, sect
 from flm_core.errors import ChecksumError, FormatError
 from flm_core.meta import Metadata, SectionInfo
 from flm_core.records import Codec
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 
 def _json(data: bytes, what: str) -> Any:

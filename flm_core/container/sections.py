@@ -12,8 +12,7 @@ import hashlib
 import io
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flm_core.container import filters
 from flm_core.container.layout import (
@@ -26,6 +25,7 @@ from flm_core.container.layout import (
     MAX_BLOCK,
     SECTION,
     SECTION_KINDS,
+    Bytes,
     Sink,
     Source,
     crc32,
@@ -34,10 +34,13 @@ from flm_core.errors import ChecksumError, FLMError, FormatError
 from flm_core.meta import SectionInfo
 from flm_core.records import Codec
 
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
 SMALL_WRITE = 64 * 1024
 SHUFFLE_SIZES = (2, 4, 8)
 
-Encoded = tuple[bytes, bytes | bytearray | memoryview, bytes]
+Encoded = tuple[bytes, Bytes, bytes]
 
 
 def _encode(codec: Codec, block: memoryview, itemsize: int) -> Encoded:
@@ -97,7 +100,7 @@ class SectionWriter(io.RawIOBase):
         self._sink, self._codec, self._pool = sink, codec, pool
         self._limit = max(2, 2 * workers)
         self._pending = bytearray()
-        self._queue: deque[Future[Encoded] | Encoded] = deque()
+        self._queue: deque[Callable[[], Encoded]] = deque()
         self._sha = hashlib.sha256()
         self.raw_size = self.stored_size = self.blocks = 0
 
@@ -127,15 +130,15 @@ class SectionWriter(io.RawIOBase):
         self._sha.update(block)
         self.raw_size += block.nbytes
         if self._pool is None:
-            self._queue.append(_encode(self._codec, block, itemsize))
+            encoded = _encode(self._codec, block, itemsize)
+            self._queue.append(lambda: encoded)
         else:
-            self._queue.append(self._pool.submit(_encode, self._codec, block, itemsize))
+            self._queue.append(self._pool.submit(_encode, self._codec, block, itemsize).result)
         self._drain(self._limit)
 
     def _drain(self, keep: int) -> None:
         while len(self._queue) > keep:
-            item = self._queue.popleft()
-            head, stored, crc = item.result() if isinstance(item, Future) else item
+            head, stored, crc = self._queue.popleft()()
             self._sink.write(head, stored, crc)
             self.stored_size += memoryview(stored).nbytes
             self.blocks += 1
@@ -162,7 +165,7 @@ class SectionReader(io.RawIOBase):
                  what: str) -> None:
         self._source, self._codec, self._pool, self._what = source, codec, pool, what
         self._ahead = max(1, workers)
-        self._queue: deque[Future[bytes | bytearray] | Callable[[], bytes | bytearray]] = deque()
+        self._queue: deque[Callable[[], bytes | bytearray]] = deque()
         self._current: memoryview = memoryview(b"")
         self._pos = 0
         self._ended = False
@@ -184,7 +187,8 @@ class SectionReader(io.RawIOBase):
         valid_filter = (filter_id == FILTER_NONE and itemsize == 1) or (
             filter_id == FILTER_SHUFFLE and itemsize in SHUFFLE_SIZES and raw_size % itemsize == 0
         )
-        if raw_size > MAX_BLOCK or stored_size > MAX_BLOCK + BLOCK_SLACK or not valid_filter or reserved:
+        oversized = raw_size > MAX_BLOCK or stored_size > MAX_BLOCK + BLOCK_SLACK
+        if oversized or not valid_filter or reserved:
             raise FormatError(f"malformed block header in {self._what} at {self._source.offset}")
         stored = self._source.read(stored_size, f"block of {self._what}")
         crc = self._source.read(CRC.size, f"block checksum of {self._what}")
@@ -193,15 +197,14 @@ class SectionReader(io.RawIOBase):
         if self._pool is None:
             self._queue.append(lambda: _decode(*args))
         else:
-            self._queue.append(self._pool.submit(_decode, *args))
+            self._queue.append(self._pool.submit(_decode, *args).result)
 
     def _next_block(self) -> bool:
         while not self._ended and len(self._queue) < self._ahead:
             self._fetch()
         if not self._queue:
             return False
-        item = self._queue.popleft()
-        raw = item.result() if isinstance(item, Future) else item()
+        raw = self._queue.popleft()()
         self._sha.update(raw)
         self.raw_size += len(raw)
         self.blocks += 1

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Executor
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
@@ -31,6 +30,9 @@ from flm_core.errors import MetadataError
 from flm_core.meta import Metadata, SectionInfo
 from flm_core.records import Codec
 
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
 COPY_CHUNK = 1024 * 1024
 
 
@@ -45,7 +47,7 @@ def encode_json(data: Any, what: str) -> bytes:
 def encode_head(meta: Metadata) -> bytes:
     head = encode_json(meta.to_dict(), "metadata (params, metrics, extra, info)")
     if len(head) > MAX_METADATA:
-        raise MetadataError(f"metadata is {len(head)} bytes; at most {MAX_METADATA} fit in the head")
+        raise MetadataError(f"metadata is {len(head)} bytes; the head holds {MAX_METADATA}")
     return head
 
 
@@ -54,7 +56,7 @@ def write_file(
     head: bytes,
     codec: Codec,
     artifacts: Mapping[str, Path],
-    write_model: Callable[[IO[bytes]], None],
+    write_model: Callable[[io.RawIOBase], None],
     pool: Executor | None,
     workers: int,
 ) -> tuple[SectionInfo, ...]:
@@ -97,6 +99,8 @@ def _umask() -> int:
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[IO[bytes]]:
     """A temporary file beside ``path``, renamed over it only once fully written and synced."""
+    import tempfile
+
     directory = path.parent
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:

@@ -1,0 +1,1 @@
+"""FLM plugin for PyTorch."""
