@@ -83,8 +83,9 @@ class SerializerContract:
             numpy.testing.assert_array_equal(numpy.asarray(expected), numpy.asarray(actual))
 
     @pytest.fixture(scope="class")
-    def model(self) -> Any:
-        return self.make_model()
+    @classmethod
+    def model(cls) -> Any:
+        return cls().make_model()
 
     @pytest.fixture
     def dumped(self, model: Any, tmp_path: Path) -> Path:
@@ -103,7 +104,7 @@ class SerializerContract:
     def test_can_serialize_claims_the_model(self, model: Any) -> None:
         serializer = Registry.current().serializers[self.framework][0]
         assert serializer.can_serialize(model)
-        assert Registry.current().serializer_for(model) is serializer
+        assert Registry.current().serializer_for(model) == serializer
 
     @pytest.mark.parametrize("other", [object(), 1, "text", {"a": 1}, [1, 2], None])
     def test_can_serialize_rejects_other_objects(self, other: Any) -> None:

@@ -18,7 +18,8 @@ def _numpy() -> ModuleType | None:
         return None
     import numpy
 
-    return numpy  # type: ignore[no-any-return]
+    module: ModuleType = numpy
+    return module
 
 
 def shuffle(data: memoryview, itemsize: int) -> bytes:
