@@ -11,6 +11,7 @@ Every venv installs with ``ci/constraints.txt``: an unpinned torch pulls GBs of 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import nox
@@ -104,3 +105,47 @@ def all_plugins(session: nox.Session) -> None:
     extras = [pin for p in SELECTED for pin in PLUGINS[p].get("extra", [])]  # type: ignore[attr-defined]
     install(session, "-e", ".[test]", *[arg for d in dirs for arg in ("-e", d)], *extras)
     session.run("pytest", "tests", *[f"plugins/flm-{p}/tests" for p in SELECTED], *session.posargs)
+
+
+@nox.session(python="3.11", tags=["ci"])
+def example_plugin(session: nox.Session) -> None:
+    """The third-party example under docs/: a framework and a codec with no change to the core."""
+    install(session, "-e", ".[test]", "-e", "docs/example-plugin[test]")
+    session.run("pytest", "docs/example-plugin/tests", *session.posargs)
+
+
+WHEEL_PROJECTS = {"core": ROOT, **{p: ROOT / "plugins" / f"flm-{p}" for p in PLUGINS},
+                  "polynomial": ROOT / "docs" / "example-plugin"}
+
+
+@nox.session(python="3.11", tags=["ci"])
+def wheels(session: nox.Session) -> None:
+    """Build and check every sdist and wheel, then install core + ONE plugin from the wheels
+    alone into a fresh venv per plugin and smoke-test it there."""
+    install(session, "build>=1.2", "twine>=5", "check-wheel-contents>=0.6")
+    work = Path(tempfile.mkdtemp(prefix="flm-wheels-"))
+    dist = work / "dist"
+    for project in WHEEL_PROJECTS.values():
+        session.run("python", "-m", "build", "--outdir", str(dist), str(project), silent=True)
+    session.run("twine", "check", "--strict", *map(str, sorted(dist.iterdir())))
+    session.run("check-wheel-contents", str(dist))
+
+    def wheel(name: str) -> str:
+        return str(next(dist.glob(f"{name.replace('-', '_')}-*.whl")))
+
+    files = work / "files"
+    files.mkdir()
+    envs = {}
+    for plugin in [p for p in WHEEL_PROJECTS if p != "core" and (p in SELECTED or p not in PLUGINS)]:
+        env = work / f"venv-{plugin}"
+        session.run("python", "-m", "venv", str(env))
+        python = str(env / "bin" / "python")
+        extra = PLUGINS.get(plugin, {}).get("extra", [])
+        session.run(python, "-m", "pip", "install", "-q", *CONSTRAINTS, wheel("flm-core"),
+                    wheel(f"flm-{plugin}"), *extra, external=True)  # type: ignore[misc]
+        session.run(python, str(ROOT / "ci" / "smoke.py"), "dump", plugin, str(files),
+                    external=True)
+        envs[plugin] = python
+    for plugin, python in envs.items():
+        session.run(python, str(ROOT / "ci" / "smoke.py"), "read", plugin, str(files),
+                    external=True)
