@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -25,6 +25,10 @@ class Payload:
     write: Callable[[io.RawIOBase], None]
     info: Mapping[str, Any] = attrs.field(factory=dict)
     obj: str | None = None
+
+
+def _names(names: Iterable[str]) -> frozenset[str]:
+    return frozenset(names)
 
 
 @attrs.frozen
@@ -52,8 +56,8 @@ class Serializer:
     framework_version: Callable[[], str]
     dump: Callable[..., Payload]
     load: Callable[..., Any]
-    dump_options: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
-    load_options: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    dump_options: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    load_options: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
 
 
 @attrs.frozen

@@ -1,1 +1,47 @@
-"""placeholder"""
+"""FLM plugin for scikit-learn: ``flm_core.dump(estimator, "model.flm")`` and back.
+
+Registered through the ``flm`` entry point ``sklearn = "flm_sklearn"``. Importing this
+module, discovering it and reading a file's metadata never import sklearn, numpy or scipy:
+``can_serialize`` looks in ``sys.modules`` and the payload code imports them only when it
+rebuilds a model.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import flm_core
+from flm_core import Serializer
+from flm_sklearn import payload
+
+__all__ = ["SERIALIZER", "can_serialize", "flm_serializers", "framework_version"]
+
+
+def can_serialize(obj: object) -> bool:
+    """Whether ``obj`` is a scikit-learn estimator; never imports sklearn."""
+    base = sys.modules.get("sklearn.base")
+    estimator = getattr(base, "BaseEstimator", None)
+    return isinstance(estimator, type) and isinstance(obj, estimator)
+
+
+def framework_version() -> str:
+    import sklearn
+
+    return str(sklearn.__version__)
+
+
+SERIALIZER = Serializer(
+    name="sklearn",
+    distribution="flm-sklearn",
+    can_serialize=can_serialize,
+    framework_version=framework_version,
+    dump=payload.dump,
+    load=payload.load,
+    load_options={"trusted", "unsafe"},
+)
+
+
+@flm_core.hookimpl
+def flm_serializers() -> list[Serializer]:
+    """The sklearn serializer."""
+    return [SERIALIZER]

@@ -1,0 +1,152 @@
+"""The core's serializer contract, passed by a range of scikit-learn estimators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from flm_core.testing import SerializerContract
+
+XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+XOR_Y = np.array([0, 1, 1, 0])
+
+
+def seed_mlp() -> MLPClassifier:
+    return MLPClassifier(
+        activation="tanh", max_iter=2000, hidden_layer_sizes=(10,), random_state=7
+    ).fit(XOR_X, XOR_Y)
+
+
+def tabular(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4))
+    return x, (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int), x @ [1.0, -2.0, 0.5, 3.0]
+
+
+class SklearnContract(SerializerContract):
+    framework = "sklearn"
+    distribution = "flm-sklearn"
+
+
+class TestSklearnContract(SklearnContract):
+    """The seed example: an MLP that learned XOR."""
+
+    def make_model(self) -> Any:
+        model = seed_mlp()
+        assert list(model.predict(XOR_X)) == [0, 1, 1, 0]  # a model worth round-tripping
+        return model
+
+    def make_input(self) -> Any:
+        return XOR_X
+
+    def predict(self, model: Any, x: Any) -> Any:
+        return model.predict_proba(x)  # floats compare more strictly than labels
+
+
+class TestPipelineContract(SklearnContract):
+    def make_model(self) -> Any:
+        x, y, _ = tabular()
+        return Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]).fit(x, y)
+
+    def make_input(self) -> Any:
+        return tabular(50, seed=1)[0]
+
+    def predict(self, model: Any, x: Any) -> Any:
+        return model.predict_proba(x)
+
+
+class TestColumnTransformerContract(SklearnContract):
+    """Categorical column 0 one-hot encoded, numeric columns 1-2 scaled (numpy indices)."""
+
+    @staticmethod
+    def _data(seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        return np.column_stack([rng.integers(0, 4, 60), rng.standard_normal((60, 2))])
+
+    def make_model(self) -> Any:
+        return ColumnTransformer([
+            ("onehot", OneHotEncoder(sparse_output=False, handle_unknown="ignore"), [0]),
+            ("scale", StandardScaler(), [1, 2]),
+        ]).fit(self._data(0))
+
+    def make_input(self) -> Any:
+        return self._data(1)
+
+    def predict(self, model: Any, x: Any) -> Any:
+        return model.transform(x)
+
+
+class TestRandomForestContract(SklearnContract):
+    def make_model(self) -> Any:
+        x, y, _ = tabular()
+        return RandomForestClassifier(n_estimators=10, random_state=0).fit(x, y)
+
+    def make_input(self) -> Any:
+        return tabular(50, seed=1)[0]
+
+    def predict(self, model: Any, x: Any) -> Any:
+        return model.predict_proba(x)
+
+
+class TestGradientBoostingContract(SklearnContract):
+    def make_model(self) -> Any:
+        x, _, target = tabular()
+        return GradientBoostingRegressor(n_estimators=20, random_state=0).fit(x, target)
+
+    def make_input(self) -> Any:
+        return tabular(50, seed=1)[0]
+
+
+class TestLinearRegressionContract(SklearnContract):
+    def make_model(self) -> Any:
+        x, _, target = tabular()
+        return LinearRegression().fit(x, target)
+
+    def make_input(self) -> Any:
+        return tabular(50, seed=1)[0]
+
+
+class TestSparseNeighborsContract(SklearnContract):
+    """A brute-force KNeighbors keeps its sparse training matrix as fitted state."""
+
+    def make_model(self) -> Any:
+        x = scipy.sparse.random(80, 30, density=0.2, format="csr", random_state=0)
+        y = np.random.default_rng(0).integers(0, 3, 80)
+        model = KNeighborsClassifier(n_neighbors=3, algorithm="brute").fit(x, y)
+        assert scipy.sparse.issparse(model._fit_X)
+        return model
+
+    def make_input(self) -> Any:
+        return scipy.sparse.random(20, 30, density=0.2, format="csr", random_state=1)
+
+    def predict(self, model: Any, x: Any) -> Any:
+        assert scipy.sparse.issparse(model._fit_X)
+        return model.predict_proba(x)
+
+
+class TestTextPipelineContract(SklearnContract):
+    """TfidfVectorizer (a vocabulary dict, sparse output) feeding a classifier."""
+
+    DOCS = ("red apple pie", "blue sky day", "green apple tree", "blue ocean day",
+            "apple pie recipe", "clear sky blue")
+
+    def make_model(self) -> Any:
+        return Pipeline([("tfidf", TfidfVectorizer()), ("clf", LogisticRegression())]).fit(
+            list(self.DOCS), [0, 1, 0, 1, 0, 1]
+        )
+
+    def make_input(self) -> Any:
+        return ["apple sky", "blue pie", "ocean tree day"]
+
+    def predict(self, model: Any, x: Any) -> Any:
+        return model.predict_proba(x)
