@@ -74,9 +74,9 @@ def _pool() -> Iterator[tuple[Executor | None, int]]:
 
 
 @contextlib.contextmanager
-def _reading(path: Target) -> Iterator[Any]:
+def _reading(path: Target, buffering: int = 1024 * 1024) -> Iterator[Any]:
     if isinstance(path, (str, os.PathLike)):
-        with open(os.fspath(path), "rb", buffering=1024 * 1024) as stream:
+        with open(os.fspath(path), "rb", buffering=buffering) as stream:
             yield stream
     else:
         yield path
@@ -252,7 +252,7 @@ def _read_body(
 
 
 def _unpack(reader: io.RawIOBase, target: Path) -> Path:
-    tmp = target.with_name(f".{target.name}.flm-tmp")
+    tmp = target.with_name(f".{uuid.uuid4().hex}.flm-tmp")  # fixed length: names reach 255
     try:
         with open(tmp, "wb") as out:
             while chunk := reader.read(1024 * 1024):
@@ -267,7 +267,7 @@ def _unpack(reader: io.RawIOBase, target: Path) -> Path:
 def read_meta(path: Target) -> Metadata:
     """The file's metadata, sections included, without decompressing the model or importing
     any framework. On a seekable file this reads the head and the tail: a few KB."""
-    with _reading(path) as stream:
+    with _reading(path, buffering=0) as stream:  # a read-ahead buffer would read the model
         source = Source(stream)
         meta = read_head(source)
         if stream.seekable():

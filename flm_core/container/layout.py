@@ -97,7 +97,11 @@ class Sink:
 
     def write(self, *parts: Bytes) -> None:
         for part in parts:
-            self.stream.write(part)
+            view = memoryview(part).cast("B")
+            written = self.stream.write(view)
+            while written is not None and written < len(view):  # a raw stream may write less
+                view = view[written:]
+                written = self.stream.write(view)
             self.offset += memoryview(part).nbytes
 
     def write_crc(self, *covered: Bytes) -> None:

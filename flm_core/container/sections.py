@@ -187,7 +187,8 @@ class SectionReader(io.RawIOBase):
         valid_filter = (filter_id == FILTER_NONE and itemsize == 1) or (
             filter_id == FILTER_SHUFFLE and itemsize in SHUFFLE_SIZES and raw_size % itemsize == 0
         )
-        oversized = raw_size > MAX_BLOCK or stored_size > MAX_BLOCK + BLOCK_SLACK
+        # raw size 0 belongs to the end block alone; zlib would read max_length=0 as "no limit"
+        oversized = not 0 < raw_size <= MAX_BLOCK or stored_size > MAX_BLOCK + BLOCK_SLACK
         if oversized or not valid_filter or reserved:
             raise FormatError(f"malformed block header in {self._what} at {self._source.offset}")
         stored = self._source.read(stored_size, f"block of {self._what}")
