@@ -40,12 +40,23 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
     import importlib.metadata  # ~40 ms with its email/zipfile imports; only plugin use needs it
 
     for ep in importlib.metadata.entry_points(group=GROUP):
-        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
-            continue
         dist = ep.dist.name if ep.dist is not None else ep.value
+        if pm.is_blocked(ep.name):
+            continue
+        if pm.has_plugin(ep.name):
+            if _distributions.get(ep.name) == dist:
+                continue  # the same distribution seen twice on sys.path
+            raise PluginConflictError(
+                f"two distributions register the flm plugin {ep.name!r}: "
+                f"{_distributions.get(ep.name)} and {dist}; uninstall one or disable it "
+                f"with {DISABLE_ENV}"
+            )
         try:
             pm.register(ep.load(), name=ep.name)
+            pm.check_pending()  # a misspelt flm_* hook: this plugin is broken, not the core
         except Exception as exc:  # a broken plugin must not break the core
+            if pm.has_plugin(ep.name):
+                pm.unregister(name=ep.name)
             warnings.warn(
                 f"flm plugin {ep.name!r} from {dist} failed to load and was skipped: {exc!r}",
                 PluginLoadWarning,

@@ -9,7 +9,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import pluggy
 import pytest
 
 import flm_core
@@ -80,11 +79,26 @@ def test_disabling_only_the_broken_plugin_silences_it(
     assert Registry.current().serializers["fake"][1] == "flm-fake"
 
 
-def test_a_misspelt_hook_implementation_fails_the_build(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_misspelt_hook_implementation_is_refused_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delitem(sys.modules, "flm_misspelt_plugin", raising=False)
     monkeypatch.syspath_prepend(str(TESTS / "fakedist-misspelt"))
-    with pytest.raises(pluggy.PluginValidationError, match="flm_serializer"):
+    with pytest.warns(flm_core.PluginLoadWarning, match="flm_serializer"):
+        manager = plugins.build_plugin_manager()
+    assert not manager.has_plugin("misspelt")
+    manager.check_pending()  # what stays registered is valid
+
+
+def test_two_distributions_with_one_entry_point_name_conflict_naming_both(
+    fakedist: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(TESTS / "fakedist-duplicate"))
+    monkeypatch.setenv("FLM_DISABLE_PLUGINS", "broken")
+    with pytest.raises(flm_core.PluginConflictError) as raised:
         plugins.build_plugin_manager()
+    assert "flm-fake-fork" in str(raised.value)
+    assert str(raised.value).replace("flm-fake-fork", "").count("flm-fake") == 1
 
 
 def test_build_without_entry_points_registers_only_the_builtins(fakedist: Any) -> None:
