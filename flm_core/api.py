@@ -42,11 +42,12 @@ from flm_core.meta import (
     PluginInfo,
     SectionInfo,
 )
-from flm_core.plugins import Registry
 from flm_core.records import Serializer
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
+
+    from flm_core.plugins import Registry
 
 PathLike = Union[str, "os.PathLike[str]"]
 Target = Union[PathLike, IO[bytes], io.RawIOBase, io.BufferedIOBase]  # noqa: UP007 - 3.10 runtime
@@ -80,6 +81,13 @@ def _reading(path: Target, buffering: int = 1024 * 1024) -> Iterator[Any]:
             yield stream
     else:
         yield path
+
+
+def _registry() -> Registry:
+    # pluggy and importlib.metadata cost ~40 ms; read_meta and the CLI's `meta` never need them
+    from flm_core.plugins import Registry
+
+    return Registry.current()
 
 
 def _check_options(serializer: Serializer, options: Mapping[str, Any], action: str) -> None:
@@ -143,7 +151,7 @@ def dump(
 
     :return: the :class:`Metadata` written, with section sizes and the model digest.
     """
-    registry = Registry.current()
+    registry = _registry()
     codec = registry.codec(compression)
     serializer = (
         registry.serializer_named(framework) if framework else registry.serializer_for(model)
@@ -203,7 +211,7 @@ def load(
     :param artifacts_dir: where to unpack artifacts. By default a temporary directory
         removed by ``ModelArtifact.close()``, a ``with`` block, or garbage collection.
     """
-    registry = Registry.current()
+    registry = _registry()
     with _reading(path) as stream:
         source = Source(stream)
         meta = read_head(source)
@@ -285,7 +293,7 @@ def verify(path: Target) -> Metadata:
     Needs only the codecs the file uses. Raises :class:`ChecksumError` or
     :class:`FormatError` on any damage.
     """
-    registry = Registry.current()
+    registry = _registry()
     with _reading(path) as stream:
         source = Source(stream)
         meta = read_head(source)
