@@ -35,7 +35,8 @@ def test_importing_flm_core_imports_no_framework(code: str) -> None:
 
 
 def test_read_meta_imports_neither_plugins_nor_frameworks(small_file: Path) -> None:
-    code = f"import flm_core, sys; flm_core.read_meta({str(small_file)!r}); print(list(sys.modules))"
+    code = (f"import flm_core, sys; flm_core.read_meta({str(small_file)!r}); "
+            "print(list(sys.modules))")
     modules = set(eval(_run("-c", code).stdout))
     assert not {m for m in modules if m.split(".")[0] in HEAVY}
     assert "pluggy" not in modules and "importlib.metadata" not in modules
