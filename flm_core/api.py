@@ -241,7 +241,7 @@ def _read_body(
     models: list[Any] = []
     parsed = []
     with _pool() as (pool, workers):
-        for section in iter_sections(source, registry.codec, pool, workers):
+        for section in iter_sections(source, registry.codec, pool, workers, digest=False):
             if section.kind == "artifact":
                 if section.name not in meta.format.artifacts or section.name in files:
                     raise FormatError(f"unexpected artifact section {section.name!r}")

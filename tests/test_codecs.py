@@ -164,6 +164,9 @@ def test_typed_buffers_round_trip_through_the_shuffle_filter(
     assert loaded == model
     (model_section,) = [s for s in flmfile.walk(path.read_bytes()).sections]
     shuffled = [b for b in model_section.blocks if b.filter == FILTER_SHUFFLE]
+    if codec == "none":  # shuffling only helps a compressor
+        assert not shuffled
+        return
     assert shuffled and all(b.itemsize == itemsize for b in shuffled)
     assert sum(b.raw_size for b in shuffled) == len(model.weights) * itemsize
 

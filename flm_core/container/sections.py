@@ -51,7 +51,7 @@ def _encode(codec: Codec, block: memoryview, itemsize: int) -> Encoded:
     return head, stored, CRC.pack(crc32(head, stored))
 
 
-def _decode(codec: Codec, head: bytes, stored: bytes, crc: bytes, what: str) -> bytes | bytearray:
+def _decode(codec: Codec, head: bytes, stored: bytes, crc: bytes, what: str) -> Bytes:
     raw_size, _, filter_id, itemsize, _ = BLOCK.unpack(head)
     if CRC.unpack(crc)[0] != crc32(head, stored):
         raise ChecksumError(f"block checksum mismatch in {what}")
@@ -65,7 +65,7 @@ def _decode(codec: Codec, head: bytes, stored: bytes, crc: bytes, what: str) -> 
         raise FormatError(f"a block of {what} decodes to the wrong size")
     if filter_id == FILTER_SHUFFLE:
         return filters.unshuffle(raw, itemsize)
-    return raw if isinstance(raw, (bytes, bytearray)) else bytes(raw)
+    return raw
 
 
 def write_section_header(sink: Sink, tag: bytes, codec: str, name: str) -> int:
@@ -110,7 +110,8 @@ class SectionWriter(io.RawIOBase):
     def write(self, data: Any) -> int:
         view = memoryview(data)
         size = view.nbytes
-        itemsize = view.itemsize if view.itemsize in SHUFFLE_SIZES else 1
+        shuffle = view.itemsize in SHUFFLE_SIZES and self._codec.name != "none"
+        itemsize = view.itemsize if shuffle else 1
         view = view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
         if size < SMALL_WRITE and not (itemsize > 1 and not self._pending and size >= 4096):
             self._pending += view
@@ -162,14 +163,16 @@ class SectionReader(io.RawIOBase):
     """The read-only stream over a section's raw bytes; blocks are verified before use."""
 
     def __init__(self, source: Source, codec: Codec, pool: Executor | None, workers: int,
-                 what: str) -> None:
+                 what: str, digest: bool = True) -> None:
         self._source, self._codec, self._pool, self._what = source, codec, pool, what
         self._ahead = max(1, workers)
-        self._queue: deque[Callable[[], bytes | bytearray]] = deque()
+        self._queue: deque[Callable[[], Bytes]] = deque()
         self._current: memoryview = memoryview(b"")
         self._pos = 0
         self._ended = False
-        self._sha = hashlib.sha256()
+        # Block crc32s already guard integrity; the sha256 identifies content, and load skips
+        # it because on a 400 MB model it would cost more than decompressing.
+        self._sha = hashlib.sha256() if digest else None
         self.raw_size = self.stored_size = self.blocks = 0
 
     def readable(self) -> bool:
@@ -205,11 +208,12 @@ class SectionReader(io.RawIOBase):
             self._fetch()
         if not self._queue:
             return False
-        raw = self._queue.popleft()()
-        self._sha.update(raw)
+        raw = memoryview(self._queue.popleft()()).cast("B")
+        if self._sha is not None:
+            self._sha.update(raw)
         self.raw_size += len(raw)
         self.blocks += 1
-        self._current, self._pos = memoryview(raw), 0
+        self._current, self._pos = raw, 0
         return True
 
     def readinto(self, buffer: Any) -> int:
@@ -231,11 +235,14 @@ class SectionReader(io.RawIOBase):
         return b"".join(parts)
 
     def finish(self) -> tuple[int, int, int, str]:
-        """Read and verify what the consumer left; return (raw, stored, blocks, sha256)."""
+        """Read and verify what the consumer left; return (raw, stored, blocks, sha256).
+
+        The digest is ``""`` when the reader was made with ``digest=False``."""
         self._pos = len(self._current)
         while self._next_block():
             self._pos = len(self._current)
-        return self.raw_size, self.stored_size, self.blocks, self._sha.hexdigest()
+        digest = self._sha.hexdigest() if self._sha is not None else ""
+        return self.raw_size, self.stored_size, self.blocks, digest
 
 
 def section_info(kind: str, name: str, codec: str, offset: int,
