@@ -1,1 +1,66 @@
-"""FLM plugin for PyTorch."""
+"""FLM plugin for PyTorch: an ``nn.Module`` is stored as a ``torch.export`` program.
+
+The graph is stored as JSON and the weights as raw tensor bytes, so loading needs neither
+the model's class nor pickle. torch is imported only when a model is dumped or loaded:
+importing this module, plugin discovery and ``flm_core.read_meta`` never import it.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any
+
+import flm_core
+from flm_core import Payload, Serializer
+from flm_torch.errors import ExampleInputsError, TorchExportError
+
+__all__ = ["ExampleInputsError", "TorchExportError", "dump", "flm_serializers", "load"]
+
+
+def can_serialize(obj: object) -> bool:
+    """True for a ``torch.nn.Module``; never imports torch (if it isn't loaded, ``obj``
+    cannot be a module)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def framework_version() -> str:
+    import torch
+
+    return str(torch.__version__)
+
+
+def dump(model: Any, *, example_inputs: Any = None, dynamic_shapes: Any = None) -> Payload:
+    """Export ``model`` (in eval mode) with ``torch.export`` and stream it.
+
+    :param example_inputs: a tensor or a tuple of ``forward``'s positional arguments used
+        to trace the model. Optional when the first layer is ``nn.Linear`` (a batch of 2
+        is made up, with a dynamic batch dimension).
+    :param dynamic_shapes: passed to ``torch.export.export``. By default dim 0 of each
+        tensor input is dynamic where the model allows it.
+    """
+    from flm_torch import _dump
+
+    return _dump.dump(model, example_inputs=example_inputs, dynamic_shapes=dynamic_shapes)
+
+
+def load(stream: IO[bytes], meta: flm_core.Metadata) -> Any:
+    """Rebuild the program and return ``ExportedProgram.module()``, a callable module."""
+    from flm_torch import _load
+
+    return _load.load(stream, meta)
+
+
+@flm_core.hookimpl
+def flm_serializers() -> list[Serializer]:
+    return [
+        Serializer(
+            name="torch",
+            distribution="flm-torch",
+            can_serialize=can_serialize,
+            framework_version=framework_version,
+            dump=dump,
+            load=load,
+            dump_options={"example_inputs", "dynamic_shapes"},
+        )
+    ]
