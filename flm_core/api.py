@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import io
 import os
 import uuid
@@ -62,16 +63,22 @@ def _workers() -> int:
         return min(os.cpu_count() or 1, 8)
 
 
+_pools: dict[int, Executor] = {}
+
+
 @contextlib.contextmanager
 def _pool() -> Iterator[tuple[Executor | None, int]]:
+    """A process-wide pool per worker count: starting threads on every call would cost a
+    tiny model's dump more than writing it."""
     workers = _workers()
     if workers == 1:
         yield None, 1
         return
-    from concurrent.futures import ThreadPoolExecutor  # costs ~15 ms; only dump/load need it
+    if workers not in _pools:
+        from concurrent.futures import ThreadPoolExecutor  # ~15 ms; only dump/load need it
 
-    with ThreadPoolExecutor(workers, thread_name_prefix="flm") as pool:
-        yield pool, workers
+        _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="flm")
+    yield _pools[workers], workers
 
 
 @contextlib.contextmanager
@@ -100,6 +107,7 @@ def _check_options(serializer: Serializer, options: Mapping[str, Any], action: s
         )
 
 
+@functools.cache  # a metadata lookup scans sys.path: ~1.5 ms a call
 def _distribution_version(distribution: str) -> str:
     import importlib.metadata
 

@@ -39,23 +39,33 @@ def _remove_tree(path: Path) -> None:
 
 
 class ArtifactDir:
-    """Where ``load`` unpacks artifacts: the caller's directory, or a temporary one we own."""
+    """Where ``load`` unpacks artifacts: the caller's directory, or a temporary one we own.
+
+    Made on the first artifact: most files have none, and a directory to create and remove
+    would cost a model-less load more than reading the model.
+    """
 
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
-        if directory is None:
-            import tempfile
+        self._requested = directory
+        self._path: Path | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
 
-            self.path = Path(tempfile.mkdtemp(prefix="flm-artifacts-"))
-            self._finalizer: weakref.finalize[Any, Any] | None = weakref.finalize(
-                self, _remove_tree, self.path
-            )
-        else:
-            self.path = Path(directory)
-            self.path.mkdir(parents=True, exist_ok=True)
-            self._finalizer = None
+    def _make(self) -> Path:
+        if self._requested is not None:
+            path = Path(self._requested)
+            path.mkdir(parents=True, exist_ok=True)
+            return path
+        import tempfile
+
+        path = Path(tempfile.mkdtemp(prefix="flm-artifacts-"))
+        self._finalizer = weakref.finalize(self, _remove_tree, path)
+        return path
 
     def target(self, name: str) -> Path:
-        return self.path / check_artifact_name(name)
+        check_artifact_name(name)
+        if self._path is None:
+            self._path = self._make()
+        return self._path / name
 
     def cleanup(self) -> None:
         if self._finalizer is not None:

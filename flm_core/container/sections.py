@@ -127,10 +127,10 @@ class SectionWriter(io.RawIOBase):
         self._drain(0)  # the caller may reuse its buffer once write returns
         return size
 
-    def _submit(self, block: memoryview, itemsize: int) -> None:
+    def _submit(self, block: memoryview, itemsize: int, inline: bool = False) -> None:
         self._sha.update(block)
         self.raw_size += block.nbytes
-        if self._pool is None:
+        if self._pool is None or inline:
             encoded = _encode(self._codec, block, itemsize)
             self._queue.append(lambda: encoded)
         else:
@@ -144,14 +144,16 @@ class SectionWriter(io.RawIOBase):
             self.stored_size += memoryview(stored).nbytes
             self.blocks += 1
 
-    def _flush_pending(self) -> None:
+    def _flush_pending(self, last: bool = False) -> None:
         if self._pending:
             block, self._pending = bytes(self._pending), bytearray()
-            self._submit(memoryview(block), 1)
+            # a lone last block has nothing to overlap with: a thread round trip is pure cost
+            inline = last and not self._queue
+            self._submit(memoryview(block), 1, inline)
 
     def finish(self) -> tuple[int, int, int, str]:
         """Write what is buffered and the end block; return (raw, stored, blocks, sha256)."""
-        self._flush_pending()
+        self._flush_pending(last=True)
         self._drain(0)
         end = BLOCK.pack(0, 0, FILTER_NONE, 0, 0)
         self._sink.write(end)
@@ -166,7 +168,7 @@ class SectionReader(io.RawIOBase):
                  what: str, digest: bool = True) -> None:
         self._source, self._codec, self._pool, self._what = source, codec, pool, what
         self._ahead = max(1, workers)
-        self._queue: deque[Callable[[], Bytes]] = deque()
+        self._queue: deque[Callable[[], Bytes] | tuple[Any, ...]] = deque()
         self._current: memoryview = memoryview(b"")
         self._pos = 0
         self._ended = False
@@ -197,18 +199,22 @@ class SectionReader(io.RawIOBase):
         stored = self._source.read(stored_size, f"block of {self._what}")
         crc = self._source.read(CRC.size, f"block checksum of {self._what}")
         self.stored_size += stored_size
-        args = (self._codec, head, stored, crc, self._what)
-        if self._pool is None:
-            self._queue.append(lambda: _decode(*args))
-        else:
-            self._queue.append(self._pool.submit(_decode, *args).result)
+        self._queue.append((self._codec, head, stored, crc, self._what))
 
     def _next_block(self) -> bool:
         while not self._ended and len(self._queue) < self._ahead:
             self._fetch()
         if not self._queue:
             return False
-        raw = memoryview(self._queue.popleft()()).cast("B")
+        if self._pool is not None and len(self._queue) > 1:
+            # decode ahead on the pool only when there is more than one block to overlap
+            pool = self._pool
+            self._queue = deque(
+                pool.submit(_decode, *item).result if isinstance(item, tuple) else item
+                for item in self._queue
+            )
+        item = self._queue.popleft()
+        raw = memoryview(_decode(*item) if isinstance(item, tuple) else item()).cast("B")
         if self._sha is not None:
             self._sha.update(raw)
         self.raw_size += len(raw)
