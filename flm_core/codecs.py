@@ -16,7 +16,10 @@ from flm_core.errors import FormatError
 from flm_core.hookspecs import hookimpl
 from flm_core.records import Codec
 
-ZSTD_LEVEL = 3
+# Level 1, not zstd's usual 3: on byte-shuffled float32 weights it is 2.6x faster (447 vs
+# 172 MB/s per core) and smaller (ratio 0.800 vs 0.811); on a 50-tree random forest it costs
+# 0.8% in size for a 30% faster dump (measured on this project's machines, 2026-11-26).
+ZSTD_LEVEL = 1
 
 
 @cache

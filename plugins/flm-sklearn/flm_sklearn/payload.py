@@ -45,9 +45,31 @@ def _buffer_view(buffer: pickle.PickleBuffer) -> memoryview:
     return raw
 
 
+def _scalar_reduce(value: Any) -> tuple[type, tuple[Any]]:
+    return type(value), (value.item(),)
+
+
+def _dispatch_table() -> dict[type, Any]:
+    """numpy scalars pickle through numpy's generic reducer (a dtype and a byte string each):
+    fitted estimators hold thousands of them (``MLPClassifier.loss_curve_``), which made them
+    most of a small model's pickle time and size. ``float64(x.item())`` rebuilds them exactly."""
+    import copyreg
+
+    import numpy
+
+    table = dict(copyreg.dispatch_table)
+    for scalar in (numpy.float64, numpy.float32, numpy.int64, numpy.int32, numpy.bool_):
+        table[scalar] = _scalar_reduce
+    return table
+
+
 def dump(model: Any) -> Payload:
     buffers: list[pickle.PickleBuffer] = []
-    data = pickle.dumps(model, protocol=5, buffer_callback=buffers.append)
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=5, buffer_callback=buffers.append)
+    pickler.dispatch_table = _dispatch_table()
+    pickler.dump(model)
+    data = out.getbuffer()
     views = [_buffer_view(b) for b in buffers]
 
     def write(sink: io.RawIOBase) -> None:
