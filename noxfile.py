@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import nox
 
@@ -21,28 +22,51 @@ CONSTRAINTS = ("-c", str(ROOT / "ci" / "constraints.txt"))
 ALL_PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 PYTHONS = [p for p in os.environ.get("FLM_PYTHONS", ",".join(ALL_PYTHONS)).split(",") if p]
 
-# Where a combination cannot run on this machine, the reason is printed, never dropped silently.
-PLUGINS: dict[str, dict[str, object]] = {
+# Each plugin's framework pins for the newest and the oldest release it supports, where
+# combinations cannot run on this machine (skipped with the reason, never dropped), and which
+# combinations CI runs: all of them fit the full matrix, the cheapest meaningful subset the CI.
+PLUGINS: dict[str, dict[str, Any]] = {
     "sklearn": {
-        "pythons": ALL_PYTHONS,
+        "latest": [],
         "lowest": ["scikit-learn==1.3.2", "numpy<2", "scipy<1.12"],
-        "lowest_pythons": ["3.10", "3.11"],
+        "skip": {("3.13", "lowest"): "scikit-learn 1.3 and numpy<2 have no Python 3.13 wheels"},
+        "ci": {("3.10", "latest"), ("3.11", "latest"), ("3.12", "latest"), ("3.13", "latest"),
+               ("3.10", "lowest")},
     },
     "torch": {
-        "pythons": ["3.11"],
-        "why": "the CPU torch wheel (torch==2.13.0) exists on this machine for Python 3.11 only",
+        "latest": [],
         "lowest": None,
-        "why_lowest": "torch<2.13 CPU wheels are not on this machine; PyPI's are CUDA builds",
+        "skip": {
+            **{(p, v): "the CPU torch wheel (2.13.0) exists on this machine for Python 3.11 only"
+               for p in ("3.10", "3.12", "3.13") for v in ("latest", "lowest")},
+            ("3.11", "lowest"): "torch<2.13 CPU wheels are not on this machine and PyPI's are "
+                                "multi-GB CUDA builds; flm-torch's floor (2.6) is untested here",
+        },
+        "ci": {("3.11", "latest")},
     },
     "tensorflow": {
-        "pythons": ["3.11", "3.12"],
-        "why": "the matrix keeps tensorflow-cpu (~600 MB per venv) to two Pythons",
-        "extra": ["tensorflow-cpu>=2.16,<3"],
+        "latest": ["tensorflow-cpu>=2.16,<3"],
         "lowest": ["tensorflow-cpu==2.16.2", "keras==3.3.3", "numpy<2"],
-        "lowest_pythons": ["3.11"],
+        "skip": {("3.13", "lowest"): "tensorflow 2.16 has no Python 3.13 wheels"},
+        "ci": {("3.11", "latest"), ("3.11", "lowest")},
     },
 }
 SELECTED = [p for p in os.environ.get("FLM_PLUGINS", ",".join(PLUGINS)).split(",") if p]
+
+
+def _plugin_matrix() -> list[Any]:
+    params = []
+    for plugin, spec in PLUGINS.items():
+        for python in PYTHONS:
+            for versions in ("latest", "lowest"):
+                key = (python, versions)
+                # unsupported combinations run in CI too: they show as skipped, with the reason
+                ci = key in spec["ci"] or key in spec["skip"]
+                name = f"{plugin}-{python}-{versions}"
+                params.append(nox.param(python, plugin, versions, id=name,
+                                        tags=["ci"] if ci else []))
+    return params
+
 
 nox.options.error_on_missing_interpreters = True  # a missing Python is a failure, on purpose
 nox.options.reuse_existing_virtualenvs = True
@@ -76,24 +100,17 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "tests", *session.posargs)
 
 
-@nox.session(python=PYTHONS, tags=["ci"])
-@nox.parametrize("versions", ["latest", "lowest"], ids=["latest", "lowest"])
-@nox.parametrize("plugin", list(PLUGINS), ids=list(PLUGINS))
+@nox.session
+@nox.parametrize(("python", "plugin", "versions"), _plugin_matrix())
 def plugin(session: nox.Session, plugin: str, versions: str) -> None:
-    """One plugin with its framework at the newest or the oldest supported release."""
+    """A plugin's tests, its framework at the newest or oldest supported release."""
     spec = PLUGINS[plugin]
     if plugin not in SELECTED:
         session.skip(f"FLM_PLUGINS={','.join(SELECTED)}")
-    if session.python not in spec["pythons"]:  # type: ignore[operator]
-        session.skip(f"{plugin} on Python {session.python}: {spec.get('why')}")
-    pins: list[str] = list(spec.get("extra", []))  # type: ignore[call-overload]
-    if versions == "lowest":
-        if spec["lowest"] is None:
-            session.skip(str(spec["why_lowest"]))
-        if session.python not in spec["lowest_pythons"]:  # type: ignore[operator]
-            session.skip(f"the lowest {plugin} release has no wheel for Python {session.python}")
-        pins = list(spec["lowest"])  # type: ignore[call-overload]
-    install(session, "-e", ".[test]", "-e", f"{plugin_dir(plugin)}[test]", *pins)
+    reason = spec["skip"].get((session.python, versions))
+    if reason:
+        session.skip(reason)
+    install(session, "-e", ".[test]", "-e", f"{plugin_dir(plugin)}[test]", *spec[versions])
     session.run("python", "-c", f"import flm_{plugin}")
     session.run("pytest", f"plugins/flm-{plugin}/tests", *session.posargs)
 
@@ -102,7 +119,7 @@ def plugin(session: nox.Session, plugin: str, versions: str) -> None:
 def all_plugins(session: nox.Session) -> None:
     """Every plugin installed at once: core and all plugin tests together, no interference."""
     dirs = [f"{plugin_dir(p)}[test]" for p in SELECTED]
-    extras = [pin for p in SELECTED for pin in PLUGINS[p].get("extra", [])]  # type: ignore[attr-defined]
+    extras = [pin for p in SELECTED for pin in PLUGINS[p]["latest"]]
     install(session, "-e", ".[test]", *[arg for d in dirs for arg in ("-e", d)], *extras)
     session.run("pytest", "tests", *[f"plugins/flm-{p}/tests" for p in SELECTED], *session.posargs)
 
@@ -136,16 +153,40 @@ def wheels(session: nox.Session) -> None:
     files = work / "files"
     files.mkdir()
     envs = {}
-    for plugin in [p for p in WHEEL_PROJECTS if p != "core" and (p in SELECTED or p not in PLUGINS)]:
+    chosen = [p for p in WHEEL_PROJECTS if p != "core" and (p in SELECTED or p not in PLUGINS)]
+    for plugin in chosen:
         env = work / f"venv-{plugin}"
         session.run("python", "-m", "venv", str(env))
         python = str(env / "bin" / "python")
-        extra = PLUGINS.get(plugin, {}).get("extra", [])
+        extra = PLUGINS[plugin]["latest"] if plugin in PLUGINS else []
         session.run(python, "-m", "pip", "install", "-q", *CONSTRAINTS, wheel("flm-core"),
-                    wheel(f"flm-{plugin}"), *extra, external=True)  # type: ignore[misc]
+                    wheel(f"flm-{plugin}"), *extra, external=True)
         session.run(python, str(ROOT / "ci" / "smoke.py"), "dump", plugin, str(files),
                     external=True)
         envs[plugin] = python
     for plugin, python in envs.items():
         session.run(python, str(ROOT / "ci" / "smoke.py"), "read", plugin, str(files),
                     external=True)
+
+
+# --- benchmarks: `nox -s bench` (quick) or `nox -s bench -- --full`; never in CI or plain `nox`
+# (minutes of timing on a shared machine). flama 2.2.2 gets a venv of its own: its stack must
+# not leak into the one FLM is measured in.
+BENCH_DEPS = ["tensorflow-cpu>=2.16,<3", "joblib", "skops", "matplotlib"]
+FLAMA_DEPS = ["flama==2.2.2", "pydantic", "scikit-learn", "tensorflow-cpu>=2.16,<3", "torch"]
+_NOT_DEFAULT = {"default": False} if "default" in __import__("inspect").signature(
+    nox.session).parameters else {}  # nox < 2025 has no default=; there plain `nox` runs it
+
+
+@nox.session(python="3.11", **_NOT_DEFAULT)
+def bench(session: nox.Session) -> None:
+    """FLM vs flama 2.2.2 and the native savers; writes docs/benchmarks.md and its PNGs."""
+    install(session, "-e", ".", *[arg for p in PLUGINS for arg in ("-e", plugin_dir(p))],
+            *BENCH_DEPS)
+    flama = Path(session.virtualenv.location).parent / "bench-flama"
+    if not (flama / "bin" / "python").exists():
+        session.run("python", "-m", "venv", str(flama))
+    session.run(str(flama / "bin" / "python"), "-m", "pip", "install", "-q", *CONSTRAINTS,
+                *FLAMA_DEPS, external=True)
+    session.run("python", "-m", "benchmarks", *(session.posargs or ["--quick"]),
+                env={"FLM_BENCH_FLAMA_PYTHON": str(flama / "bin" / "python")})
