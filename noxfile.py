@@ -89,8 +89,20 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11", tags=["ci"])
 def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the core; on each plugin too, its framework's types taken as Any."""
     install(session, "mypy>=1.10", "-e", ".[test]")
+    install(session, "--no-deps", *[arg for p in PLUGINS for arg in ("-e", plugin_dir(p))])
     session.run("mypy")
+    for name in PLUGINS:
+        session.run("mypy", "--strict", "--ignore-missing-imports", "--follow-imports=silent",
+                    f"plugins/flm-{name}/flm_{name}")
+
+
+@nox.session(python="3.11", tags=["ci"])
+def docs(session: nox.Session) -> None:
+    """Build the documentation site, failing on any broken link or page left out of it."""
+    install(session, "mkdocs>=1.6")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(Path(tempfile.mkdtemp()) / "site"))
 
 
 @nox.session(python=PYTHONS, tags=["ci"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import os
 import shutil
@@ -11,7 +12,7 @@ import tempfile
 import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import flm_core
 from flm_core import Payload
@@ -38,11 +39,11 @@ def dump(model: Any) -> Payload:
     return Payload(write=functools.partial(_write, model), info=describe(model), obj=obj)
 
 
-def _write(model: Any, sink: IO[bytes]) -> None:
+def _write(model: Any, sink: io.RawIOBase) -> None:
     with tempfile.TemporaryDirectory(prefix="flm-tensorflow-") as tmp:
         path = os.path.join(tmp, ARCHIVE_NAME)
         model.save(path)
-        _normalise_archive(path, sink)
+        _normalise_archive(path, cast(IO[bytes], sink))
 
 
 def _normalise_archive(path: str, sink: IO[bytes]) -> None:
@@ -126,7 +127,7 @@ def _warn_keras_version(meta: flm_core.Metadata) -> None:
 
 
 def load(
-    stream: IO[bytes],
+    stream: io.BufferedIOBase,
     meta: flm_core.Metadata,
     *,
     unsafe: bool = False,

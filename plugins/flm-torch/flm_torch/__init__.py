@@ -7,8 +7,9 @@ importing this module, plugin discovery and ``flm_core.read_meta`` never import 
 
 from __future__ import annotations
 
+import io
 import sys
-from typing import IO, Any
+from typing import Any
 
 import flm_core
 from flm_core import Payload, Serializer
@@ -44,7 +45,7 @@ def dump(model: Any, *, example_inputs: Any = None, dynamic_shapes: Any = None) 
     return _dump.dump(model, example_inputs=example_inputs, dynamic_shapes=dynamic_shapes)
 
 
-def load(stream: IO[bytes], meta: flm_core.Metadata) -> Any:
+def load(stream: io.BufferedIOBase, meta: flm_core.Metadata) -> Any:
     """Rebuild the program and return ``ExportedProgram.module()``, a callable module."""
     from flm_torch import _load
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 import torch
 from torch._export.serde import serialize as serde
@@ -30,7 +31,7 @@ def dump(model: torch.nn.Module, *, example_inputs: Any = None,
     graph = serde.serialize(program, serialize_state_dict=False, serialize_constants=False,
                             serialize_example_inputs=False).exported_program
 
-    def write(sink: IO[bytes]) -> None:
+    def write(sink: io.RawIOBase) -> None:
         write_header(sink, manifest, graph)
         for _, _, tensor in tensors:
             array = raw_array(tensor)

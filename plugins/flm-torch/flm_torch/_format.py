@@ -12,10 +12,11 @@ Imported lazily (only from dump/load), so importing torch at the top is fine her
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import struct
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -66,14 +67,14 @@ def raw_array(tensor: torch.Tensor) -> np.ndarray:
     return t.view(_VIEWS[size]).numpy()
 
 
-def write_header(sink: IO[bytes], manifest: dict[str, Any], program: bytes) -> None:
+def write_header(sink: io.RawIOBase, manifest: dict[str, Any], program: bytes) -> None:
     manifest_bytes = json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode()
     sink.write(HEADER.pack(MAGIC, VERSION, len(manifest_bytes), len(program)))
     sink.write(manifest_bytes)
     sink.write(program)
 
 
-def read_exactly(stream: IO[bytes], size: int, what: str) -> bytes:
+def read_exactly(stream: io.BufferedIOBase, size: int, what: str) -> bytes:
     # Grows with the bytes actually there, so a forged size cannot allocate it upfront.
     parts, left = [], size
     while left:
@@ -85,7 +86,7 @@ def read_exactly(stream: IO[bytes], size: int, what: str) -> bytes:
     return b"".join(parts)
 
 
-def read_header(stream: IO[bytes]) -> tuple[list[dict[str, Any]], bytes]:
+def read_header(stream: io.BufferedIOBase) -> tuple[list[dict[str, Any]], bytes]:
     """Read and check the framing: return (manifest tensors, program JSON bytes)."""
     head = read_exactly(stream, HEADER.size, "header")
     magic, version, manifest_size, program_size = HEADER.unpack(head)
@@ -128,7 +129,7 @@ def _check_manifest(manifest: Any) -> list[dict[str, Any]]:
     return tensors
 
 
-def read_tensor(stream: IO[bytes], entry: dict[str, Any]) -> torch.Tensor:
+def read_tensor(stream: io.BufferedIOBase, entry: dict[str, Any]) -> torch.Tensor:
     """Allocate the tensor once and let the stream decode straight into its storage."""
     tensor = torch.empty(entry["shape"], dtype=DTYPES[entry["dtype"]])
     if tensor.numel() == 0:

@@ -6,9 +6,10 @@ JSON checked by :mod:`flm_torch._safety` before torch's deserializer sees it.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
-from typing import IO, Any
+from typing import Any
 
 import torch
 from torch._export.serde import serialize as serde
@@ -21,7 +22,7 @@ from flm_torch._safety import check_program
 _LOCK = threading.Lock()
 
 
-def load(stream: IO[bytes], meta: Any) -> torch.nn.Module:
+def load(stream: io.BufferedIOBase, meta: Any) -> torch.nn.Module:
     entries, program_bytes = read_header(stream)
     try:
         program = json.loads(program_bytes)
