@@ -46,7 +46,7 @@ PLUGINS: dict[str, dict[str, Any]] = {
     },
     "tensorflow": {
         "latest": ["tensorflow-cpu>=2.16,<3"],
-        "lowest": ["tensorflow-cpu==2.16.2", "keras==3.3.3", "numpy<2"],
+        "lowest": ["tensorflow-cpu==2.16.2", "keras==3.14.0", "numpy<2"],
         "skip": {("3.13", "lowest"): "tensorflow 2.16 has no Python 3.13 wheels"},
         "ci": {("3.11", "latest"), ("3.11", "lowest")},
     },
