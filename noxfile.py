@@ -11,6 +11,7 @@ Every venv installs with ``ci/constraints.txt``: an unpinned torch pulls GBs of 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,13 @@ def wheels(session: nox.Session) -> None:
     alone into a fresh venv per plugin and smoke-test it there."""
     install(session, "build>=1.2", "twine>=5", "check-wheel-contents>=0.6")
     work = Path(tempfile.mkdtemp(prefix="flm-wheels-"))
+    try:
+        _build_and_smoke(session, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # the venvs hold ~2 GB
+
+
+def _build_and_smoke(session: nox.Session, work: Path) -> None:
     dist = work / "dist"
     for project in WHEEL_PROJECTS.values():
         session.run("python", "-m", "build", "--outdir", str(dist), str(project), silent=True)
