@@ -17,8 +17,10 @@ checks what the name resolves to. Allowed by default:
 from __future__ import annotations
 
 import importlib
+import os
 import pickle
 import re
+import sys
 from collections.abc import Iterable
 from typing import IO, Any
 
@@ -67,6 +69,25 @@ _SKIPPED_PARTS = frozenset({"tests", "conftest", "externals", "_build_utils", "_
                             "_testing", "estimator_checks"})
 
 
+def _sklearn_extension(module: str) -> bool:
+    """A Cython module sklearn registered under a bare name (scikit-learn 1.7's ``_loss``).
+
+    Only an already-imported module whose file lies inside the installed sklearn package
+    counts, so the file can never make us import anything by naming it."""
+    loaded, sklearn = sys.modules.get(module), sys.modules.get("sklearn")
+    if "." in module or loaded is None or sklearn is None:
+        return False
+    package, file = getattr(sklearn, "__file__", None), getattr(loaded, "__file__", None)
+    if not package or not file:
+        return False
+    root = os.path.dirname(os.path.realpath(package))
+    return os.path.commonpath([root, os.path.realpath(file)]) == root
+
+
+def _sklearn(module: str) -> bool:
+    return _in(module, "sklearn") or _sklearn_extension(module)
+
+
 def _in(module: str, *packages: str) -> bool:
     return any(module == p or module.startswith(p + ".") for p in packages)
 
@@ -80,7 +101,7 @@ def _may_resolve(module: str, name: str) -> bool:
     if _SKIPPED_PARTS.intersection(module.split(".")):
         return False
     return (
-        _in(module, "sklearn")
+        _sklearn(module)
         or module in _NUMPY_TYPE_MODULES
         or _in(module, "numpy.random")
         or _in(module, "scipy.sparse")
@@ -91,10 +112,10 @@ def _allowed_object(module: str, name: str, obj: Any) -> bool:
     """The second check, on what the name resolved to."""
     if f"{module}.{name}" in EXACT:
         return True
-    if _in(module, "sklearn"):
+    if _sklearn(module):
         # a type or function a sklearn module merely imports (``subprocess.Popen``, say) is
         # not sklearn's
-        if not _in(getattr(obj, "__module__", None) or "", "sklearn"):
+        if not _sklearn(getattr(obj, "__module__", None) or ""):
             return False
         return isinstance(obj, type) or (
             callable(obj) and bool(_SKLEARN_FUNCTION.fullmatch(name))

@@ -209,3 +209,23 @@ def test_trailing_bytes_after_the_payload_are_a_format_error() -> None:
 def test_a_malformed_pickle_is_a_format_error() -> None:
     with pytest.raises(flm_core.FormatError, match="malformed"):
         payload.load(frame(b"\x80\x05\x95garbage"), None)  # type: ignore[arg-type]
+
+
+def test_bare_named_sklearn_extension_modules_are_recognised_only_when_already_loaded(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    import types
+
+    import sklearn
+    from flm_sklearn import safety
+
+    inside = types.ModuleType("_fake_ext")
+    inside.__file__ = str(Path(sklearn.__file__).parent / "_fake_ext.so")
+    outside = types.ModuleType("_evil_ext")
+    outside.__file__ = str(tmp_path / "_evil_ext.so")
+    monkeypatch.setitem(sys.modules, "_fake_ext", inside)
+    monkeypatch.setitem(sys.modules, "_evil_ext", outside)
+    assert safety._sklearn_extension("_fake_ext")
+    assert not safety._sklearn_extension("_evil_ext")
+    assert not safety._sklearn_extension("_not_loaded_anywhere")
+    assert not safety._sklearn_extension("os")
