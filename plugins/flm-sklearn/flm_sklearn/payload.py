@@ -13,6 +13,7 @@ the core byte-shuffles float and int data before compressing it.
 
 from __future__ import annotations
 
+import copy
 import io
 import pickle
 import struct
@@ -49,6 +50,41 @@ def _scalar_reduce(value: Any) -> tuple[type, tuple[Any]]:
     return type(value), (value.item(),)
 
 
+class _ScalarList(list):  # type: ignore[type-arg]
+    """Marks, in a shallow copy of the estimator, a list of same-typed numpy scalars."""
+
+    __slots__ = ()
+
+
+def _scalar_list_reduce(values: list[Any]) -> tuple[type, tuple[Any]]:
+    import numpy
+
+    # list(array) gives back the same scalars of the same type, from one out-of-band buffer
+    return list, (numpy.array(values, dtype=type(values[0])),)
+
+
+def _compact(model: Any) -> Any:
+    """The estimator, or a shallow copy of it whose long lists of numpy scalars (an MLP's
+    ``loss_curve_``: 1,400 of them for the seed's XOR model) pickle as one array each."""
+    import numpy
+
+    state = getattr(model, "__dict__", None)
+    if not isinstance(state, dict):
+        return model
+    kinds = (numpy.float64, numpy.float32, numpy.int64, numpy.int32)
+    lists = {
+        name: value for name, value in state.items()
+        if type(value) is list and len(value) >= 16 and type(value[0]) in kinds
+        and all(type(item) is type(value[0]) for item in value)
+    }
+    if not lists:
+        return model
+    clone = copy.copy(model)
+    for name, value in lists.items():
+        clone.__dict__[name] = _ScalarList(value)
+    return clone
+
+
 def _dispatch_table() -> dict[type, Any]:
     """numpy scalars pickle through numpy's generic reducer (a dtype and a byte string each):
     fitted estimators hold thousands of them (``MLPClassifier.loss_curve_``), which made them
@@ -60,6 +96,7 @@ def _dispatch_table() -> dict[type, Any]:
     table = dict(copyreg.dispatch_table)
     for scalar in (numpy.float64, numpy.float32, numpy.int64, numpy.int32, numpy.bool_):
         table[scalar] = _scalar_reduce
+    table[_ScalarList] = _scalar_list_reduce
     return table
 
 
@@ -68,7 +105,7 @@ def dump(model: Any) -> Payload:
     out = io.BytesIO()
     pickler = pickle.Pickler(out, protocol=5, buffer_callback=buffers.append)
     pickler.dispatch_table = _dispatch_table()
-    pickler.dump(model)
+    pickler.dump(_compact(model))
     data = out.getbuffer()
     views = [_buffer_view(b) for b in buffers]
 

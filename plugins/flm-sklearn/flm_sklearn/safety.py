@@ -16,6 +16,7 @@ checks what the name resolves to. Allowed by default:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import pickle
@@ -74,13 +75,18 @@ def _sklearn_extension(module: str) -> bool:
 
     Only an already-imported module whose file lies inside the installed sklearn package
     counts, so the file can never make us import anything by naming it."""
-    loaded, sklearn = sys.modules.get(module), sys.modules.get("sklearn")
-    if "." in module or loaded is None or sklearn is None:
+    if "." in module:
         return False
-    package, file = getattr(sklearn, "__file__", None), getattr(loaded, "__file__", None)
-    if not package or not file:
+    file = getattr(sys.modules.get(module), "__file__", None)
+    package = getattr(sys.modules.get("sklearn"), "__file__", None)
+    if not isinstance(file, str) or not isinstance(package, str):
         return False
-    root = os.path.dirname(os.path.realpath(package))
+    return _inside(file, os.path.dirname(package))
+
+
+@functools.cache  # realpath walks the file system; a pickle names the same few modules
+def _inside(file: str, directory: str) -> bool:
+    root = os.path.realpath(directory)
     return os.path.commonpath([root, os.path.realpath(file)]) == root
 
 
