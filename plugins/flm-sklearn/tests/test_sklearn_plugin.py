@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import subprocess
@@ -235,3 +236,26 @@ def test_any_array_state_round_trips(array: np.ndarray, layout: str) -> None:
         assert loaded.coef_.tobytes(order="A") == array.tobytes(order="A")
     else:  # pickle itself copies strided arrays, in native byte order
         assert loaded.coef_.dtype.newbyteorder("=") == array.dtype.newbyteorder("=")
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_lists_of_numpy_scalars_come_back_as_the_same_list_of_the_same_scalars(
+    tmp_path: Path,
+) -> None:
+    from sklearn.neural_network import MLPClassifier
+
+    model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=300, random_state=0)
+    model.fit([[0, 0], [0, 1], [1, 0], [1, 1]], [0, 1, 1, 0])
+    assert len(model.loss_curve_) >= 16 and type(model.loss_curve_[0]) is np.float64
+    written = flm_core.dump(model, tmp_path / "m.flm", compression="none")
+    with flm_core.load(tmp_path / "m.flm") as loaded:
+        curve = loaded.model.loss_curve_
+    assert type(curve) is list and [type(v) for v in curve] == [np.float64] * len(curve)
+    assert curve == model.loss_curve_
+    assert model.__dict__["loss_curve_"] is model.loss_curve_  # the user's model is untouched
+    # one array, not one pickled scalar (dtype plus bytes) per value
+    without = copy.copy(model)
+    without.loss_curve_ = []
+    bare = flm_core.dump(without, tmp_path / "bare.flm", compression="none")
+    assert written.model_section is not None and bare.model_section is not None
+    assert written.model_section.raw_size - bare.model_section.raw_size < 8 * len(curve) + 300
