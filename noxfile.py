@@ -194,11 +194,9 @@ def _build_and_smoke(session: nox.Session, work: Path) -> None:
 # not leak into the one FLM is measured in.
 BENCH_DEPS = ["tensorflow-cpu>=2.16,<3", "joblib", "skops", "matplotlib"]
 FLAMA_DEPS = ["flama==2.2.2", "pydantic", "scikit-learn", "tensorflow-cpu>=2.16,<3", "torch"]
-_NOT_DEFAULT = {"default": False} if "default" in __import__("inspect").signature(
-    nox.session).parameters else {}  # nox < 2025 has no default=; there plain `nox` runs it
 
 
-@nox.session(python="3.11", **_NOT_DEFAULT)
+@nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
     """FLM vs flama 2.2.2 and the native savers; writes docs/benchmarks.md and its PNGs."""
     install(session, "-e", ".", *[arg for p in PLUGINS for arg in ("-e", plugin_dir(p))],
