@@ -66,19 +66,17 @@ def _workers() -> int:
 _pools: dict[int, Executor] = {}
 
 
-@contextlib.contextmanager
-def _pool() -> Iterator[tuple[Executor | None, int]]:
+def _pool() -> tuple[Executor | None, int]:
     """A process-wide pool per worker count: starting threads on every call would cost a
     tiny model's dump more than writing it."""
     workers = _workers()
     if workers == 1:
-        yield None, 1
-        return
+        return None, 1
     if workers not in _pools:
         from concurrent.futures import ThreadPoolExecutor  # ~15 ms; only dump/load need it
 
         _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="flm")
-    yield _pools[workers], workers
+    return _pools[workers], workers
 
 
 @contextlib.contextmanager
@@ -168,9 +166,10 @@ def dump(
     files = _artifact_paths(artifacts)
     if timestamp is not None and not isinstance(timestamp, datetime.datetime):
         raise MetadataError(f"timestamp must be a datetime, not {type(timestamp).__name__}")
+    uid = _model_id(model_id)  # bad input fails before an expensive export
     payload = serializer.dump(model, **plugin_options)
     meta = Metadata(
-        id=_model_id(model_id),
+        id=uid,
         timestamp=timestamp or datetime.datetime.now(datetime.timezone.utc),
         framework=FrameworkInfo(lib=serializer.name, version=serializer.framework_version()),
         model=ModelInfo(
@@ -189,7 +188,7 @@ def dump(
             stream: Any = stack.enter_context(atomic_path(Path(os.fspath(path))))
         else:
             stream = path
-        pool, workers = stack.enter_context(_pool())
+        pool, workers = _pool()
         sections = write_file(stream, head, codec, files, payload.write, pool, workers)
     return attrs.evolve(meta, format=attrs.evolve(meta.format, sections=sections))
 
@@ -248,19 +247,19 @@ def _read_body(
     files: dict[str, Path] = {}
     models: list[Any] = []
     parsed = []
-    with _pool() as (pool, workers):
-        for section in iter_sections(source, registry.codec, pool, workers, digest=False):
-            if section.kind == "artifact":
-                if section.name not in meta.format.artifacts or section.name in files:
-                    raise FormatError(f"unexpected artifact section {section.name!r}")
-                files[section.name] = _unpack(section.reader, directory.target(section.name))
-            elif models:
-                raise FormatError("the file holds more than one model section")
-            else:
-                stream = io.BufferedReader(section.reader, buffer_size=1024 * 1024)
-                models.append(serializer.load(stream, meta, **options))
-            parsed.append(section.finish())
-        recorded = read_trailer(source)
+    pool, workers = _pool()
+    for section in iter_sections(source, registry.codec, pool, workers, digest=False):
+        if section.kind == "artifact":
+            if section.name not in meta.format.artifacts or section.name in files:
+                raise FormatError(f"unexpected artifact section {section.name!r}")
+            files[section.name] = _unpack(section.reader, directory.target(section.name))
+        elif models:
+            raise FormatError("the file holds more than one model section")
+        else:
+            stream = io.BufferedReader(section.reader, buffer_size=1024 * 1024)
+            models.append(serializer.load(stream, meta, **options))
+        parsed.append(section.finish())
+    recorded = read_trailer(source)
     check_trailer(parsed, recorded)
     if not models or set(files) != set(meta.format.artifacts):
         raise FormatError("the file lacks its model or some artifacts its metadata lists")
@@ -306,9 +305,9 @@ def verify(path: Target) -> Metadata:
         source = Source(stream)
         meta = read_head(source)
         parsed = []
-        with _pool() as (pool, workers):
-            for section in iter_sections(source, registry.codec, pool, workers):
-                parsed.append(section.finish())
+        pool, workers = _pool()
+        for section in iter_sections(source, registry.codec, pool, workers):
+            parsed.append(section.finish())
         recorded = read_trailer(source)
     check_trailer(parsed, recorded)
     return attrs.evolve(meta, format=attrs.evolve(meta.format, sections=recorded))

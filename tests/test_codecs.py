@@ -171,6 +171,16 @@ def test_typed_buffers_round_trip_through_the_shuffle_filter(
     assert sum(b.raw_size for b in shuffled) == len(model.weights) * itemsize
 
 
+def test_typed_buffers_from_4_kib_after_other_bytes_get_a_shuffled_block(
+    toy: Any, tmp_path: Path, flmfile: Any,
+) -> None:
+    model = toy.model(size=10, weights=2000)  # 8,000 bytes of float32 after 10 plain bytes
+    loaded, _ = _round_trip(model, tmp_path / "m.flm", "zstd")
+    assert loaded == model
+    blocks = flmfile.walk((tmp_path / "m.flm").read_bytes()).sections[0].blocks
+    assert [(b.filter, b.itemsize) for b in blocks][-1] == (FILTER_SHUFFLE, 4)
+
+
 def test_small_typed_buffers_after_other_bytes_are_not_shuffled(
     toy: Any, tmp_path: Path, flmfile: Any,
 ) -> None:

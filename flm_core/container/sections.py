@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
 SMALL_WRITE = 64 * 1024
+SMALL_TYPED = 4096  # typed buffers from this size get a shuffled block of their own
 SHUFFLE_SIZES = (2, 4, 8)
 
 Encoded = tuple[bytes, Bytes, bytes]
@@ -113,7 +114,7 @@ class SectionWriter(io.RawIOBase):
         shuffle = view.itemsize in SHUFFLE_SIZES and self._codec.name != "none"
         itemsize = view.itemsize if shuffle else 1
         view = view.cast("B") if view.c_contiguous else memoryview(view.tobytes())
-        if size < SMALL_WRITE and not (itemsize > 1 and not self._pending and size >= 4096):
+        if size < SMALL_WRITE and not (itemsize > 1 and size >= SMALL_TYPED):
             self._pending += view
             while len(self._pending) >= BLOCK_SIZE:
                 block = bytes(self._pending[:BLOCK_SIZE])
