@@ -62,7 +62,7 @@ def read_head(source: Source) -> Metadata:
     return meta
 
 
-def _parse_trailer(tag: bytes, body: bytes) -> tuple[SectionInfo, ...]:
+def _parse_trailer(body: bytes) -> tuple[SectionInfo, ...]:
     data = _json(body, "trailer")
     try:
         return tuple(SectionInfo(**s) for s in data["sections"])
@@ -83,7 +83,7 @@ def read_trailer(source: Source) -> tuple[SectionInfo, ...]:
         raise FormatError("malformed end record")
     if not source.at_eof():
         raise FormatError("unexpected bytes after the end record")
-    return _parse_trailer(tag, body)
+    return _parse_trailer(body)
 
 
 def read_tail(stream: IO[bytes]) -> tuple[SectionInfo, ...]:
@@ -106,7 +106,7 @@ def read_tail(stream: IO[bytes]) -> tuple[SectionInfo, ...]:
     source.read_crc("trailer", tag, body)
     if tag_name != TRAILER_TAG or tag_length != length:
         raise FormatError("malformed trailer")
-    return _parse_trailer(tag, body)
+    return _parse_trailer(body)
 
 
 @attrs.define
@@ -154,9 +154,8 @@ def check_trailer(parsed: list[SectionInfo], recorded: tuple[SectionInfo, ...]) 
         raise ChecksumError("the trailer does not match the sections read (sizes or digests)")
 
 
-def skip_blocks(source: Source, what: str) -> int:
-    """Walk a section's blocks checking only the framing: no decompression. Returns bytes."""
-    stored = 0
+def skip_blocks(source: Source, what: str) -> None:
+    """Walk a section's blocks checking only the framing and crc32s: no decompression."""
     while True:
         head = source.read(BLOCK.size, f"block header of {what}")
         raw_size, stored_size, *_ = BLOCK.unpack(head)
@@ -164,7 +163,6 @@ def skip_blocks(source: Source, what: str) -> int:
             raise FormatError(f"malformed block header in {what}")
         if raw_size == 0 and stored_size == 0:
             source.read_crc(f"end of {what}", head)
-            return stored
+            return
         data = source.read(stored_size, f"block of {what}")
         source.read_crc(f"block of {what}", head, data)
-        stored += stored_size
