@@ -87,14 +87,19 @@ def test_a_checksum_error_is_a_format_error(data: bytes) -> None:
     assert issubclass(flm_core.ChecksumError, flm_core.FormatError)
 
 
-def test_load_rejects_a_trailer_disagreeing_with_the_sections(
-    data: bytes, flmfile: Any,
-) -> None:
+def _forge_model_entry(data: bytes, flmfile: Any, key: str, value: Any) -> bytes:
+    """The file with one field of the model's trailer entry changed, trailer crc recomputed."""
     walk = flmfile.walk(data)
     body_at = walk.trailer_offset + TRAILER.size
     trailer = json.loads(data[body_at : len(data) - CRC.size - 12])
-    trailer["sections"][-1]["sha256"] = "0" * 64
-    forged = data[: walk.trailer_offset] + flmfile.tail(trailer["sections"])
+    trailer["sections"][-1][key] = value(trailer["sections"][-1][key])
+    return data[: walk.trailer_offset] + flmfile.tail(trailer["sections"])
+
+
+def test_verify_rejects_a_forged_digest_that_load_leaves_to_it(
+    data: bytes, flmfile: Any,
+) -> None:
+    forged = _forge_model_entry(data, flmfile, "sha256", lambda _: "0" * 64)
     assert flm_core.read_meta(io.BytesIO(forged)).model_digest == "0" * 64  # head+tail only
     # load checks every crc32 but leaves sha256 digests to verify: a forged digest with a
     # recomputed trailer crc is no accident, and hashing would double a large load's time
@@ -107,11 +112,7 @@ def test_load_rejects_a_trailer_disagreeing_with_the_sections(
 def test_load_rejects_a_trailer_disagreeing_with_the_section_sizes(
     data: bytes, flmfile: Any,
 ) -> None:
-    walk = flmfile.walk(data)
-    body_at = walk.trailer_offset + TRAILER.size
-    trailer = json.loads(data[body_at : len(data) - CRC.size - 12])
-    trailer["sections"][-1]["raw_size"] += 1
-    forged = data[: walk.trailer_offset] + flmfile.tail(trailer["sections"])
+    forged = _forge_model_entry(data, flmfile, "raw_size", lambda size: size + 1)
     with pytest.raises(flm_core.ChecksumError, match="trailer does not match"):
         flm_core.load(io.BytesIO(forged))
 
