@@ -30,6 +30,10 @@ BUILTIN = "flm-core"
 
 _manager: pluggy.PluginManager | None = None
 _distributions: dict[str, str] = {}
+# Each hook implementation's records, by id(impl), the impl kept alive beside them so the id
+# cannot be reused: a registry built twice hands out the very same records, so a Serializer
+# holding a fresh lambda (``framework_version=lambda: ...``) still compares equal to itself.
+_records: dict[int, tuple[pluggy.HookImpl, tuple[Serializer | Codec, ...]]] = {}
 
 
 def _disabled() -> set[str]:
@@ -92,16 +96,26 @@ def reset_plugin_manager() -> None:
     """Forget the cached manager (tests; after installing a plugin at run time)."""
     global _manager
     _manager = None
+    _records.clear()
 
 
 T = TypeVar("T", Serializer, Codec)
+
+
+def _hook_records(impl: pluggy.HookImpl) -> tuple[Serializer | Codec, ...]:
+    """Call a registration hook once per registered implementation; later calls reuse it."""
+    cached = _records.get(id(impl))
+    if cached is None:
+        records: Iterable[Serializer | Codec] = impl.function() or ()  # type: ignore[assignment]
+        cached = _records[id(impl)] = (impl, tuple(records))
+    return cached[1]
 
 
 def _collect(hook: pluggy.HookCaller, kind: str) -> dict[str, tuple[T, str]]:
     found: dict[str, tuple[T, str]] = {}
     for impl in reversed(hook.get_hookimpls()):
         owner = _distributions.get(impl.plugin_name, impl.plugin_name)
-        records: Iterable[T] = impl.function() or ()  # type: ignore[assignment]
+        records: Iterable[T] = _hook_records(impl)  # type: ignore[assignment]
         for record in records:
             if record.name in found:
                 other = found[record.name][1]
@@ -122,6 +136,7 @@ class Registry:
 
     @classmethod
     def current(cls) -> Registry:
+        """The registry of the process-wide manager; each hook runs once per plugin."""
         pm = get_plugin_manager()
         return cls(
             serializers=_collect(pm.hook.flm_serializers, "framework"),

@@ -169,6 +169,31 @@ def test_options_reach_the_serializer_and_unknown_ones_are_refused(
         assert loaded.model == toy.model()
 
 
+def test_registration_hooks_run_once_so_records_built_per_call_stay_equal(
+    toy: Any, register: Any,
+) -> None:
+    # The pattern docs/writing-a-plugin.md shows: a fresh lambda in each record.
+    calls = []
+
+    class LambdaPlugin:
+        @flm_core.hookimpl
+        def flm_serializers(self) -> list[flm_core.Serializer]:
+            calls.append(1)
+            return [flm_core.Serializer(
+                name="lam", distribution="flm-lam", can_serialize=lambda obj: obj == "lam",
+                framework_version=lambda: "1.0", dump=lambda m: None, load=lambda s, m: None)]
+
+    register(LambdaPlugin(), name="flm-lam")
+    first = Registry.current().serializers["lam"][0]
+    assert Registry.current().serializer_for("lam") == first
+    assert Registry.current().serializers["lam"][0] is first
+    assert len(calls) == 1
+    plugins.reset_plugin_manager()  # a new manager asks the hooks again
+    register(LambdaPlugin(), name="flm-lam")
+    assert Registry.current().serializers["lam"][0] is not first
+    assert len(calls) == 2
+
+
 def test_builtin_codecs_come_through_the_codec_hook(toy: Any) -> None:
     builtin = {name for name, (_, owner) in Registry.current().codecs.items()
                if owner == "flm-core"}
