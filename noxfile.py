@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -73,7 +75,25 @@ def _plugin_matrix() -> list[Any]:
     return params
 
 
-nox.options.error_on_missing_interpreters = True  # a missing Python is a failure, on purpose
+# A missing Python fails CI loudly; on a developer's machine its sessions are skipped, saying so.
+nox.options.error_on_missing_interpreters = os.environ.get("CI", "").lower() in ("1", "true")
+
+
+def _pyenv_pythons() -> None:
+    """Make pyenv's Pythons visible as python3.X (its shims answer only for PYENV_VERSION)."""
+    if "PYENV_VERSION" in os.environ or not shutil.which("pyenv"):
+        return
+    installed = subprocess.run(["pyenv", "versions", "--bare"], capture_output=True, text=True,
+                               check=False).stdout.split()
+    chosen = [max((v for v in installed if v.startswith(f"{p}.") and v[len(p) + 1:].isdigit()),
+                  key=lambda v: int(v.rsplit(".", 1)[1]), default="") for p in ALL_PYTHONS]
+    # The running Python first: PYENV_VERSION also decides what a plain `python3` is.
+    chosen.sort(key=lambda v: not v.startswith(f"{sys.version_info[0]}.{sys.version_info[1]}."))
+    if any(chosen):
+        os.environ["PYENV_VERSION"] = ":".join(v for v in chosen if v)
+
+
+_pyenv_pythons()
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = None
 
@@ -103,11 +123,33 @@ def typecheck(session: nox.Session) -> None:
                     f"plugins/flm-{name}/flm_{name}")
 
 
+DOCS_DEPS = ["mkdocs>=1.6", "mkdocs-material>=9.5", "mkdocstrings[python]>=0.26",
+             "pymdown-extensions>=10.8"]
+
+
 @nox.session(python="3.11", tags=["ci"])
 def docs(session: nox.Session) -> None:
     """Build the documentation site, failing on any broken link or page left out of it."""
-    install(session, "mkdocs>=1.6")
+    install(session, "-e", ".", *DOCS_DEPS)
     session.run("mkdocs", "build", "--strict", "--site-dir", str(Path(tempfile.mkdtemp()) / "site"))
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """The README's first command: train the seed's XOR model, dump it with metadata and an
+    artifact, inspect it with `flm`, load it and predict (`-- --torch`, `-- --keras`)."""
+    framework = "sklearn"
+    if "--torch" in session.posargs:
+        framework = "torch"
+    elif "--keras" in session.posargs:
+        framework = "tensorflow"
+        if sys.version_info < (3, 11):
+            session.skip("flm-tensorflow needs Python 3.11+ (keras 3.14); run nox with it")
+    extra = {"sklearn": [], "tensorflow": PLUGINS["tensorflow"]["latest"],
+             # torch's CPU build: the default index's torch pulls GBs of CUDA libraries
+             "torch": ["--extra-index-url", "https://download.pytorch.org/whl/cpu"]}[framework]
+    install(session, ".", plugin_dir(framework), *extra)
+    session.run("python", "examples/demo.py", *session.posargs)
 
 
 @nox.session(python=PYTHONS, tags=["ci"])
