@@ -35,6 +35,18 @@ def _plugins(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except (FLMError, OSError) as exc:
+        print(f"flm: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `flm` parser; the docs' CLI reference is generated from it."""
     parser = argparse.ArgumentParser(prog="flm", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     meta = commands.add_parser("meta", help="print a file's metadata as JSON (reads a few KB)")
@@ -47,13 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("plugins", help="list installed frameworks and codecs").set_defaults(
         run=_plugins
     )
-    args = parser.parse_args(argv)
-    try:
-        args.run(args)
-    except (FLMError, OSError) as exc:
-        print(f"flm: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return parser
 
 
 if __name__ == "__main__":
