@@ -22,6 +22,7 @@ from flm_core.errors import (
     PluginError,
     PluginLoadWarning,
     PluginNotFoundError,
+    RemoteError,
     UnknownCodecError,
     UnsafeModelError,
 )
@@ -92,6 +93,7 @@ __all__ = [
     "PluginInfo",
     "PluginLoadWarning",
     "PluginNotFoundError",
+    "RemoteError",
     "SectionInfo",
     "Serializer",
     "UnknownCodecError",

@@ -79,9 +79,24 @@ def _pool() -> tuple[Executor | None, int]:
     return _pools[workers], workers
 
 
+def _is_url(path: Target) -> bool:
+    # flm_core.remote (and fsspec) load only for URLs
+    return isinstance(path, str) and "://" in path and _remote().is_url(path)
+
+
+def _remote() -> Any:
+    from flm_core import remote
+
+    return remote
+
+
 @contextlib.contextmanager
-def _reading(path: Target, buffering: int = 1024 * 1024) -> Iterator[Any]:
-    if isinstance(path, (str, os.PathLike)):
+def _reading(path: Target, buffering: int = 1024 * 1024,
+             storage_options: Mapping[str, Any] | None = None) -> Iterator[Any]:
+    if _is_url(path):
+        with _remote().reading(path, storage_options or {}) as stream:
+            yield stream
+    elif isinstance(path, (str, os.PathLike)):
         with open(os.fspath(path), "rb", buffering=buffering) as stream:
             yield stream
     else:
@@ -146,14 +161,18 @@ def dump(
     extra: Mapping[str, Any] | None = None,
     artifacts: Mapping[str, PathLike] | None = None,
     framework: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
     **plugin_options: Any,
 ) -> Metadata:
-    """Write ``model``, its metadata and ``artifacts`` to ``path`` (a path or a binary stream).
+    """Write ``model``, its metadata and ``artifacts`` to ``path``: a path, a binary stream,
+    or a URL (``s3://bucket/model.flm``; needs ``flm-core[remote]``, see docs/remote.md).
 
     The serializer is the one installed plugin whose ``can_serialize`` claims the model, or
     the one named by ``framework``. ``plugin_options`` go to it (e.g. ``example_inputs`` for
     torch). Writing to a path is atomic: a temporary file beside it is renamed over ``path``
-    only when complete, so a failure never leaves a broken or clobbered file.
+    only when complete, so a failure never leaves a broken or clobbered file; an upload
+    to a URL likewise becomes visible only when complete. ``storage_options`` go to fsspec
+    (credentials, endpoint, region).
 
     :return: the :class:`Metadata` written, with section sizes and the model digest.
     """
@@ -184,8 +203,10 @@ def dump(
     )
     head = encode_head(meta)
     with contextlib.ExitStack() as stack:
-        if isinstance(path, (str, os.PathLike)):
-            stream: Any = stack.enter_context(atomic_path(Path(os.fspath(path))))
+        if _is_url(path):
+            stream: Any = stack.enter_context(_remote().writing(path, storage_options or {}))
+        elif isinstance(path, (str, os.PathLike)):
+            stream = stack.enter_context(atomic_path(Path(os.fspath(path))))
         else:
             stream = path
         pool, workers = _pool()
@@ -207,9 +228,15 @@ def _warn_version(meta: Metadata, serializer: Serializer) -> None:
 
 
 def load(
-    path: Target, *, artifacts_dir: PathLike | None = None, **plugin_options: Any
+    path: Target,
+    *,
+    artifacts_dir: PathLike | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    cache_dir: PathLike | None = None,
+    **plugin_options: Any,
 ) -> ModelArtifact:
-    """Read a file written by :func:`dump` and rebuild its model.
+    """Read a file written by :func:`dump` (a path, a binary stream or a URL) and rebuild
+    its model.
 
     Every byte is checked as it is read; the model is returned only when the whole file,
     trailer included, has verified. ``plugin_options`` go to the framework's loader (e.g.
@@ -217,9 +244,34 @@ def load(
 
     :param artifacts_dir: where to unpack artifacts. By default a temporary directory
         removed by ``ModelArtifact.close()``, a ``with`` block, or garbage collection.
+    :param storage_options: for a URL: fsspec's options (credentials, endpoint, region).
+    :param cache_dir: for a URL: keep a local copy there, keyed by the file's digest, and
+        use it while the remote file is unchanged; every section digest is checked on use.
     """
+    if cache_dir is not None and _is_url(path):
+        return _load_cached(str(path), storage_options or {}, cache_dir, artifacts_dir,
+                            plugin_options)
+    return _load(path, storage_options, artifacts_dir, plugin_options, digest=False)
+
+
+def _load_cached(url: str, storage_options: Mapping[str, Any], cache_dir: PathLike,
+                 artifacts_dir: PathLike | None, options: Mapping[str, Any]) -> ModelArtifact:
+    remote = _remote()
+    while True:
+        entry, hit = remote.cached_copy(url, storage_options, cache_dir)
+        try:
+            return _load(entry, None, artifacts_dir, options, digest=True)
+        except FormatError:  # ChecksumError included: altered on disk, never used
+            remote.evict(entry)
+            if not hit:
+                raise
+
+
+def _load(path: Target, storage_options: Mapping[str, Any] | None,
+          artifacts_dir: PathLike | None, plugin_options: Mapping[str, Any],
+          digest: bool) -> ModelArtifact:
     registry = _registry()
-    with _reading(path) as stream:
+    with _reading(path, storage_options=storage_options) as stream:
         source = Source(stream)
         meta = read_head(source)
         serializer = registry.serializer_named(meta.framework.lib, meta.plugin.distribution)
@@ -228,7 +280,7 @@ def load(
         directory = ArtifactDir(artifacts_dir)
         try:
             model, files, sections = _read_body(source, meta, registry, serializer, directory,
-                                                plugin_options)
+                                                plugin_options, digest)
         except BaseException:
             directory.cleanup()
             raise
@@ -243,12 +295,13 @@ def _read_body(
     serializer: Serializer,
     directory: ArtifactDir,
     options: Mapping[str, Any],
+    digest: bool,
 ) -> tuple[Any, dict[str, Path], tuple[SectionInfo, ...]]:
     files: dict[str, Path] = {}
     models: list[Any] = []
     parsed = []
     pool, workers = _pool()
-    for section in iter_sections(source, registry.codec, pool, workers, digest=False):
+    for section in iter_sections(source, registry.codec, pool, workers, digest=digest):
         if section.kind == "artifact":
             if section.name not in meta.format.artifacts or section.name in files:
                 raise FormatError(f"unexpected artifact section {section.name!r}")
@@ -279,10 +332,12 @@ def _unpack(reader: io.RawIOBase, target: Path) -> Path:
     return target
 
 
-def read_meta(path: Target) -> Metadata:
+def read_meta(path: Target, *, storage_options: Mapping[str, Any] | None = None) -> Metadata:
     """The file's metadata, sections included, without decompressing the model or importing
-    any framework. On a seekable file this reads the head and the tail: a few KB."""
-    with _reading(path, buffering=0) as stream:  # a read-ahead buffer would read the model
+    any framework. On a seekable file this reads the head and the tail: a few KB, also from
+    a URL (by range requests)."""
+    # buffering=0: a read-ahead buffer would read the model
+    with _reading(path, buffering=0, storage_options=storage_options) as stream:
         source = Source(stream)
         meta = read_head(source)
         if stream.seekable():
@@ -294,14 +349,14 @@ def read_meta(path: Target) -> Metadata:
     return attrs.evolve(meta, format=attrs.evolve(meta.format, sections=sections))
 
 
-def verify(path: Target) -> Metadata:
+def verify(path: Target, *, storage_options: Mapping[str, Any] | None = None) -> Metadata:
     """Decode every section and check every checksum and digest, without any plugin.
 
     Needs only the codecs the file uses. Raises :class:`ChecksumError` or
     :class:`FormatError` on any damage.
     """
     registry = _registry()
-    with _reading(path) as stream:
+    with _reading(path, storage_options=storage_options) as stream:
         source = Source(stream)
         meta = read_head(source)
         parsed = []

@@ -47,6 +47,11 @@ class OptionError(FLMError, TypeError):
     """An option was passed that the chosen serializer does not accept."""
 
 
+class RemoteError(FLMError, OSError):
+    """A URL could not be read or written: fsspec or its backend missing, no such bucket or
+    object, credentials refused, network. The message names the URL without credentials."""
+
+
 class FLMWarning(UserWarning):
     """Base class of flm_core warnings."""
 
