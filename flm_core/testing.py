@@ -1,6 +1,6 @@
 """A contract test suite that every serializer plugin passes.
 
-Subclass it in a plugin's tests and fill in four members::
+Subclass it in a plugin's tests and fill in the members::
 
     from flm_core.testing import SerializerContract
 
@@ -14,14 +14,24 @@ Subclass it in a plugin's tests and fill in four members::
         def make_input(self):
             return X
 
-Override ``predict`` (default: ``model.predict(x)``) and ``assert_same`` (default: ``==``,
-or ``numpy.testing.assert_array_equal`` when numpy is installed) where needed.
+        def weights(self, model):
+            return {"coef_": model.coef_, "intercept_": model.intercept_}
+
+Override ``predict`` (default: ``model.predict(x)``) where needed, and ``reference`` where the
+serializer stores a transformed program (torch.export) rather than the model itself.
+
+Every comparison is bit for bit (``assert_bit_identical``): the round trip must not change a
+single weight, and the loaded model runs the very computation the reference runs, in the same
+process, so its outputs are identical too. Comparing two *different* computations (eager
+against a compiled ``predict``, the original module against its export) belongs in a plugin's
+own tests, with a tolerance justified there.
 """
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,18 +84,31 @@ class SerializerContract:
     def predict(self, model: Any, x: Any) -> Any:
         return model.predict(x)
 
+    def weights(self, model: Any) -> Mapping[str, Any]:
+        """Every learned number of ``model`` by name: arrays, scalars or bytes."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must define weights(model), returning every learned array "
+            "of the model by name, so the contract can check the round trip bit for bit")
+
+    def reference(self, model: Any) -> Any:
+        """The computation a loaded model must reproduce exactly: ``model`` itself, unless
+        the serializer stores a transformed program (override it there)."""
+        return model
+
     def assert_same(self, expected: Any, actual: Any) -> None:
-        try:
-            import numpy.testing
-        except ImportError:
-            assert expected == actual
-        else:
-            numpy.testing.assert_array_equal(numpy.asarray(expected), numpy.asarray(actual))
+        assert_bit_identical(expected, actual)
 
     @pytest.fixture(scope="class")
     @classmethod
     def model(cls) -> Any:
         return cls().make_model()
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def expected(cls, model: Any) -> Any:
+        """What the reference computation predicts on ``make_input()``."""
+        self = cls()
+        return self.predict(self.reference(model), self.make_input())
 
     @pytest.fixture
     def dumped(self, model: Any, tmp_path: Path) -> Path:
@@ -112,13 +135,26 @@ class SerializerContract:
         assert not serializer.can_serialize(other)
 
     @pytest.mark.parametrize("codec", CODECS)
-    def test_round_trip_through_every_codec(self, model: Any, codec: str, tmp_path: Path) -> None:
+    def test_round_trip_through_every_codec(
+        self, model: Any, expected: Any, codec: str, tmp_path: Path
+    ) -> None:
         path = tmp_path / f"model-{codec}.flm"
         flm_core.dump(model, path, compression=codec, **self.dump_options)
         with self._load(path) as loaded:
             assert loaded.meta.format.codec == codec
-            x = self.make_input()
-            self.assert_same(self.predict(model, x), self.predict(loaded.model, x))
+            self.assert_same(expected, self.predict(loaded.model, self.make_input()))
+
+    def test_round_trip_keeps_every_weight_bit_for_bit(self, model: Any, dumped: Path) -> None:
+        before = self.weights(model)
+        assert before, "weights(model) returned nothing to compare"
+        with self._load(dumped) as loaded:
+            after = self.weights(loaded.model)
+        assert sorted(after) == sorted(before)
+        for name, value in before.items():
+            try:
+                assert_bit_identical(value, after[name])
+            except AssertionError as exc:
+                raise AssertionError(f"weight {name!r} changed in the round trip: {exc}") from exc
 
     def test_metadata_records_framework_model_and_user_fields(
         self, model: Any, tmp_path: Path
@@ -159,12 +195,11 @@ class SerializerContract:
             assert loaded.artifacts == {"foo.json": tmp_path / "out" / "foo.json"}
             assert loaded.artifacts["foo.json"].read_text() == '["a", "b"]'
 
-    def test_round_trip_through_non_seekable_streams(self, model: Any) -> None:
+    def test_round_trip_through_non_seekable_streams(self, model: Any, expected: Any) -> None:
         out = _OneWayStream()
         flm_core.dump(model, out, **self.dump_options)
         with self._load(_OneWayStream(bytes(out.written))) as loaded:
-            x = self.make_input()
-            self.assert_same(self.predict(model, x), self.predict(loaded.model, x))
+            self.assert_same(expected, self.predict(loaded.model, self.make_input()))
         assert flm_core.read_meta(_OneWayStream(bytes(out.written))).model_digest
 
     def test_verify_accepts_the_file_without_loading_the_model(self, dumped: Path) -> None:
@@ -182,3 +217,42 @@ class SerializerContract:
         data = dumped.read_bytes()
         with pytest.raises(flm_core.FormatError):
             self._load(io.BytesIO(data[: int(len(data) * fraction)]))
+
+
+def assert_bit_identical(expected: Any, actual: Any) -> None:
+    """Same type of values, same shape, same bits: ``-0.0`` is not ``0.0``, and a NaN
+    matches only the same NaN. Tuples, lists and dicts compare item by item. Without numpy,
+    plain ``==``."""
+    if isinstance(expected, (tuple, list)):
+        assert isinstance(actual, type(expected)) and len(actual) == len(expected), (
+            f"expected a {type(expected).__name__} of {len(expected)}, got {actual!r:.200}")
+        for want, got in zip(expected, actual):
+            assert_bit_identical(want, got)
+        return
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and sorted(actual) == sorted(expected)
+        for key, want in expected.items():
+            assert_bit_identical(want, actual[key])
+        return
+    if isinstance(expected, (str, bytes, bytearray, memoryview)):
+        assert type(expected) is type(actual) and expected == actual, (
+            f"{expected!r:.80} != {actual!r:.80}")
+        return
+    try:
+        import numpy
+    except ImportError:
+        assert expected == actual
+        return
+    want, got = numpy.asarray(expected), numpy.asarray(actual)
+    assert (want.dtype, want.shape) == (got.dtype, got.shape), (
+        f"expected {want.dtype}{list(want.shape)}, got {got.dtype}{list(got.shape)}")
+    if want.dtype.names:  # a record's padding bytes are not part of its value
+        for field in want.dtype.names:
+            assert_bit_identical(want[field], got[field])
+        return
+    if want.dtype.hasobject:  # Python objects (string labels): their bytes are addresses
+        numpy.testing.assert_array_equal(want, got, strict=True)
+        return
+    if want.tobytes() != got.tobytes():
+        numpy.testing.assert_array_equal(want, got, strict=True)  # says where they differ
+        raise AssertionError("equal values with different bits (0.0 and -0.0, or NaN payloads)")

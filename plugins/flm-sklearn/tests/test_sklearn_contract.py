@@ -15,7 +15,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from flm_core.testing import SerializerContract
+from flm_core.testing import SerializerContract, assert_bit_identical
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 XOR_Y = np.array([0, 1, 1, 0])
@@ -36,6 +36,55 @@ def tabular(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.nda
 class SklearnContract(SerializerContract):
     framework = "sklearn"
     distribution = "flm-sklearn"
+
+    def weights(self, model: Any) -> dict[str, Any]:
+        return fitted_state(model)
+
+
+def fitted_state(obj: Any, path: str = "model", found: dict[str, Any] | None = None,
+                 ) -> dict[str, Any]:
+    """Every number and string an estimator holds, by attribute path, nested estimators,
+    trees and sparse matrices included. An unknown kind of value fails the test instead of
+    being skipped."""
+    found = {} if found is None else found
+    if isinstance(obj, np.ndarray) and obj.dtype.hasobject:
+        for index, item in enumerate(obj.ravel().tolist()):
+            fitted_state(item, f"{path}[{index}]", found)
+        found[f"{path}.shape"] = obj.shape
+    elif isinstance(obj, np.ndarray):
+        found[path] = obj.copy()  # trees hand out views of their live node memory
+    elif isinstance(obj, (np.generic, str, bytes, bool, int, float, type(None))):
+        found[path] = obj
+    elif scipy.sparse.issparse(obj):
+        found[f"{path}.format"] = obj.format
+        for part in ("data", "indices", "indptr"):
+            found[f"{path}.{part}"] = getattr(obj, part)
+    elif isinstance(obj, np.dtype):
+        found[path] = obj.str
+    elif isinstance(obj, slice):
+        found[path] = (obj.start, obj.stop, obj.step)
+    elif isinstance(obj, type):
+        found[path] = f"{obj.__module__}.{obj.__qualname__}"
+    elif isinstance(obj, (list, tuple)):
+        found[f"{path}.len"] = len(obj)
+        for index, item in enumerate(obj):
+            fitted_state(item, f"{path}[{index}]", found)
+    elif isinstance(obj, dict):
+        for key in sorted(obj, key=repr):
+            fitted_state(obj[key], f"{path}[{key!r}]", found)
+    elif isinstance(obj, np.random.RandomState):
+        fitted_state(obj.get_state(legacy=False), f"{path}.state", found)
+    elif type(obj).__module__.startswith("sklearn.") and hasattr(obj, "__reduce__") and not hasattr(
+        obj, "__dict__"
+    ):  # Cython objects (trees, loss functions): their pickled state
+        fitted_state(obj.__reduce__()[1:], f"{path}.reduce", found)
+    elif type(obj).__module__.startswith("sklearn."):
+        found[f"{path}.class"] = type(obj).__qualname__
+        for key, value in sorted(vars(obj).items()):
+            fitted_state(value, f"{path}.{key}", found)
+    else:
+        raise AssertionError(f"{path}: no rule to compare a {type(obj).__qualname__}")
+    return found
 
 
 class TestSklearnContract(SklearnContract):
@@ -150,3 +199,21 @@ class TestTextPipelineContract(SklearnContract):
 
     def predict(self, model: Any, x: Any) -> Any:
         return model.predict_proba(x)
+
+
+def test_fitted_state_sees_one_changed_bit_deep_in_a_forest() -> None:
+    model = TestRandomForestContract().make_model()
+    before = fitted_state(model)
+    tree = model.estimators_[7].tree_
+    state = tree.__getstate__()
+    state["nodes"]["threshold"][0] = np.nextafter(state["nodes"]["threshold"][0], np.inf)
+    tree.__setstate__(state)
+    after = fitted_state(model)
+    assert sorted(after) == sorted(before)
+    changed = []
+    for key, value in before.items():
+        try:
+            assert_bit_identical(value, after[key])
+        except AssertionError:
+            changed.append(key)
+    assert changed == ["model.estimators_[7].tree_.reduce[1]['nodes']"]

@@ -14,6 +14,7 @@ import pytest
 
 import flm_core
 from flm_core.plugins import Registry
+from flm_core.testing import assert_bit_identical
 
 # Keras 3.15's model.save on TensorFlow trips a numpy 2 DeprecationWarning inside Keras
 # (keras/src/backend/tensorflow/core.py); not ours to fix, and hidden outside pytest anyway.
@@ -87,7 +88,7 @@ def test_functional_model_with_two_inputs_round_trips(x: np.ndarray, tmp_path: P
     inputs = [x, x[:, :2] * -1]
     flm_core.dump(model, tmp_path / "m.flm")
     with flm_core.load(tmp_path / "m.flm") as loaded:
-        np.testing.assert_array_equal(predict(model, inputs), predict(loaded.model, inputs))
+        assert_bit_identical(predict(model, inputs), predict(loaded.model, inputs))
         assert loaded.meta.model.info["input_shapes"] == [[None, 3], [None, 2]]
         assert loaded.meta.model.obj.endswith(".Functional")
 
@@ -100,7 +101,7 @@ def test_registered_subclassed_model_round_trips(x: np.ndarray, tmp_path: Path) 
     with flm_core.load(tmp_path / "m.flm") as loaded:
         assert isinstance(loaded.model, TwoLayer)
         assert loaded.model.units == 5
-        np.testing.assert_array_equal(predict(model, x), predict(loaded.model, x))
+        assert_bit_identical(predict(model, x), predict(loaded.model, x))
         assert loaded.meta.model.obj.rsplit(".", 1)[-1] == "TwoLayer"
 
 
@@ -113,7 +114,7 @@ def test_unregistered_custom_layer_loads_through_custom_objects(
         flm_core.load(tmp_path / "m.flm")
     with flm_core.load(tmp_path / "m.flm", custom_objects={"Scale": Scale}) as loaded:
         assert loaded.model.layers[0].factor == 2.5
-        np.testing.assert_array_equal(predict(model, x), predict(loaded.model, x))
+        assert_bit_identical(predict(model, x), predict(loaded.model, x))
 
 
 def test_lambda_layer_dumps_but_default_load_refuses_it(lambda_file: Path) -> None:
@@ -126,7 +127,7 @@ def test_lambda_layer_dumps_but_default_load_refuses_it(lambda_file: Path) -> No
 def test_unsafe_true_loads_the_lambda_layer(lambda_file: Path, x: np.ndarray) -> None:
     try:
         with flm_core.load(lambda_file, unsafe=True) as loaded:
-            np.testing.assert_array_equal(predict(loaded.model, x), x * 2)
+            assert_bit_identical(predict(loaded.model, x), x * 2)
         assert os.environ.get(RAN) == "1"
     finally:
         os.environ.pop(RAN, None)
@@ -168,4 +169,4 @@ def test_a_different_keras_minor_version_warns(x: np.ndarray) -> None:
     meta = attrs.evolve(written, model=attrs.evolve(written.model, info=info))
     with pytest.warns(flm_core.FrameworkVersionWarning, match="keras 3.0.99"):
         loaded = serializer.load(io.BytesIO(payload.getvalue()), meta)
-    np.testing.assert_array_equal(predict(model, x), predict(loaded, x))
+    assert_bit_identical(predict(model, x), predict(loaded, x))

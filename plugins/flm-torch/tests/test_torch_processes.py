@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import torch
+from flm_torch._dump import export
 
 import flm_core
 
@@ -40,6 +41,8 @@ def dumped(tmp_path: Path) -> tuple[Model, Path]:
 
 
 def test_a_fresh_process_without_the_model_class_gets_identical_outputs(tmp_path: Path) -> None:
+    # The child runs the stored export; the reference is the same export made here, so the
+    # two are one computation and must agree bit for bit, weights and outputs.
     model, path = dumped(tmp_path)
     x = [[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.5, -2.0], [3.0, 0.25], [1.0, 9.0]]
     out = run(f"""
@@ -47,10 +50,17 @@ def test_a_fresh_process_without_the_model_class_gets_identical_outputs(tmp_path
         assert "Model" not in dir(sys.modules["__main__"])
         with flm_core.load({str(path)!r}) as artifact:
             y = artifact.model(torch.tensor({x!r}))
-        print(json.dumps(y.detach().double().tolist()))
+            weights = {{k: v.view(torch.uint8).tolist()
+                        for k, v in artifact.model.state_dict().items()}}
+        print(json.dumps({{"y": y.detach().view(torch.int32).tolist(), "weights": weights}}))
     """)
-    expected = model(torch.tensor(x)).detach().double().tolist()
-    assert json.loads(out) == expected
+    got = json.loads(out)
+    reference = export(model, None, None).module()
+    with torch.no_grad():
+        expected = reference(torch.tensor(x))
+    assert got["y"] == expected.view(torch.int32).tolist()
+    assert got["weights"] == {k: v.detach().view(torch.uint8).tolist()
+                              for k, v in model.state_dict().items()}
 
 
 def test_importing_and_discovering_the_plugin_and_reading_meta_leave_torch_unimported(
