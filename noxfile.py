@@ -134,7 +134,7 @@ def docs(session: nox.Session) -> None:
     session.run("mkdocs", "build", "--strict", "--site-dir", str(Path(tempfile.mkdtemp()) / "site"))
 
 
-@nox.session(default=False)
+@nox.session(tags=["ci"])
 def demo(session: nox.Session) -> None:
     """The README's first command: train the seed's XOR model, dump it with metadata and an
     artifact, inspect it with `flm`, load it and predict (`-- --torch`, `-- --keras`)."""

@@ -35,19 +35,19 @@ def _names(names: Iterable[str]) -> frozenset[str]:
 class Serializer:
     """One framework's way of writing and reading models.
 
-    :param name: the framework name recorded as ``meta.framework.lib`` (``"sklearn"``).
-    :param distribution: the distribution that provides it (``"flm-sklearn"``); error
+    :ivar name: the framework name recorded as ``meta.framework.lib`` (``"sklearn"``).
+    :ivar distribution: the distribution that provides it (``"flm-sklearn"``); error
         messages tell users to ``pip install`` it.
-    :param can_serialize: ``can_serialize(obj) -> bool``. Must not import the framework:
+    :ivar can_serialize: ``can_serialize(obj) -> bool``. Must not import the framework:
         decide from ``type(obj).__mro__`` module names or from ``sys.modules``.
-    :param framework_version: ``() -> str``, the installed framework's version.
-    :param dump: ``dump(model, **options) -> Payload``.
-    :param load: ``load(stream, meta, **options) -> model``; ``stream`` is a readable binary
+    :ivar framework_version: ``() -> str``, the installed framework's version.
+    :ivar dump: ``dump(model, **options) -> Payload``.
+    :ivar load: ``load(stream, meta, **options) -> model``; ``stream`` is a readable binary
         file object over the payload (``read``/``readinto``), ``meta`` the file's
         :class:`~flm_core.Metadata`. Options come from the caller of ``flm_core.load``, never
         from the file.
-    :param dump_options: names of the keyword options ``dump`` accepts.
-    :param load_options: names of the keyword options ``load`` accepts.
+    :ivar dump_options: names of the keyword options ``dump`` accepts.
+    :ivar load_options: names of the keyword options ``load`` accepts.
     """
 
     name: str
@@ -64,9 +64,9 @@ class Serializer:
 class Codec:
     """A block compressor.
 
-    :param name: the name users pass as ``compression=`` and that the file records.
-    :param compress: ``compress(block) -> bytes-like`` for one block (at most a few MiB).
-    :param decompress: ``decompress(data, raw_size) -> bytes-like``; must never produce more
+    :ivar name: the name users pass as ``compression=`` and that the file records.
+    :ivar compress: ``compress(block) -> bytes-like`` for one block (at most a few MiB).
+    :ivar decompress: ``decompress(data, raw_size) -> bytes-like``; must never produce more
         than ``raw_size`` bytes (the core rejects any other length), so a hostile file cannot
         inflate past what its checksummed block header declares.
     """
