@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import flm_core
-from flm_core.plugins import Registry
+from flm_core.plugins import FIRST_PARTY, Registry
 
 FRAMEWORK_MODULES = {"sklearn": "sklearn", "torch": "torch", "tensorflow": "tensorflow",
                      "polynomial": "numpy"}
@@ -69,7 +69,11 @@ def read(plugin: str, directory: Path) -> None:
         try:
             flm_core.load(path)
         except flm_core.PluginNotFoundError as exc:
-            assert f"pip install flm-{meta.framework.lib}" in str(exc), exc
+            # the file's own plugin distribution: where to install it from, and its PyPI name
+            dist = meta.plugin.distribution
+            assert f"pip install {dist}" in str(exc), exc
+            if dist in FIRST_PARTY:
+                assert f"pip install ./plugins/{dist}" in str(exc), exc
             print(f"{plugin}: read_meta({path.name}) ok; load says: {exc}")
         else:
             raise AssertionError(f"{path.name} loaded without flm-{meta.framework.lib}")

@@ -100,6 +100,17 @@ def reset_plugin_manager() -> None:
 
 
 T = TypeVar("T", Serializer, Codec)
+# The plugins this repository ships under plugins/: until they are on PyPI (where `flm-core`
+# is another project), a clone is where they install from, so errors say both.
+FIRST_PARTY = frozenset({"flm-sklearn", "flm-torch", "flm-tensorflow"})
+
+
+def install_hint(distribution: str) -> str:
+    """How to install ``distribution``, for error messages."""
+    if distribution in FIRST_PARTY:
+        return (f"`pip install ./plugins/{distribution}` from an FLM checkout "
+                f"(`pip install {distribution}` once it is published)")
+    return f"`pip install {distribution}`"
 
 
 def _hook_records(impl: pluggy.HookImpl) -> tuple[Serializer | Codec, ...]:
@@ -154,9 +165,9 @@ class Registry:
         try:
             return self.serializers[lib][0]
         except KeyError:
-            hint = distribution or f"flm-{lib}"
+            hint = install_hint(distribution or f"flm-{lib}")
             raise PluginNotFoundError(
-                f"no installed plugin handles framework {lib!r}; `pip install {hint}` to load it"
+                f"no installed plugin handles framework {lib!r}; {hint} to load it"
                 f" ({self._installed()})"
             ) from None
 
@@ -168,7 +179,7 @@ class Registry:
         if not claims:
             raise PluginNotFoundError(
                 f"no installed plugin can serialize a {kind} ({self._installed()}); "
-                "install the plugin for its framework, e.g. `pip install flm-torch`"
+                f"install the plugin for its framework, e.g. {install_hint('flm-torch')}"
             )
         names = ", ".join(sorted(s.name for s in claims))
         raise PluginConflictError(

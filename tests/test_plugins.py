@@ -155,6 +155,17 @@ def test_framework_naming_no_installed_plugin_is_not_found(toy: Any, tmp_path: P
         flm_core.dump(toy.model(), tmp_path / "m.flm", framework="jax")
 
 
+def test_a_missing_first_party_plugin_names_the_checkout_install_and_the_published_one(
+    toy: Any, tmp_path: Path,
+) -> None:
+    with pytest.raises(flm_core.PluginNotFoundError) as info:
+        flm_core.dump(toy.model(), tmp_path / "m.flm", framework="torch")
+    assert "`pip install ./plugins/flm-torch` from an FLM checkout" in str(info.value)
+    assert "`pip install flm-torch` once it is published" in str(info.value)
+    with pytest.raises(flm_core.PluginNotFoundError, match=r"pip install \./plugins/flm-torch"):
+        flm_core.dump(object(), tmp_path / "m.flm")
+
+
 def test_options_reach_the_serializer_and_unknown_ones_are_refused(
     toy: Any, tmp_path: Path,
 ) -> None:
