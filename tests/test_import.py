@@ -42,6 +42,19 @@ def test_read_meta_imports_neither_plugins_nor_frameworks(small_file: Path) -> N
     assert "pluggy" not in modules and "importlib.metadata" not in modules
 
 
+@pytest.mark.parametrize("code", ["import flm_core", FULL_API])
+def test_importing_flm_core_imports_neither_fsspec_nor_its_remote_module(code: str) -> None:
+    modules = _imported(code)
+    assert not {m for m in modules if m.split(".")[0] == "fsspec" or m == "flm_core.remote"}
+
+
+def test_local_paths_never_import_fsspec(small_file: Path) -> None:
+    code = (f"import flm_core, sys; flm_core.read_meta({str(small_file)!r}); "
+            f"flm_core.verify({str(small_file)!r}); print(list(sys.modules))")
+    modules = set(eval(_run("-c", code).stdout))
+    assert "fsspec" not in modules and "flm_core.remote" not in modules
+
+
 def test_import_is_fast() -> None:
     bare = min(float(_run("-c", CPU_MS.format(code="import flm_core")).stdout) for _ in range(3))
     full = min(float(_run("-c", CPU_MS.format(code=FULL_API)).stdout) for _ in range(3))

@@ -135,9 +135,9 @@ class _Sequential(io.RawIOBase):
 @contextlib.contextmanager
 def reading(url: str, options: Mapping[str, Any]) -> Iterator[IO[bytes]]:
     """A binary stream over the object at ``url``, never copied whole to local disk."""
+    fs, path = filesystem(url, options)  # first: it explains a missing fsspec
     from fsspec.spec import AbstractBufferedFile
 
-    fs, path = filesystem(url, options)
     with errors(url, options, "read"):
         if is_local(fs):
             stream: Any = open(path, "rb")  # noqa: SIM115 - closed below, like fs.open's

@@ -1,0 +1,49 @@
+"""Without the ``remote`` extra: plain paths work, a URL says what to install."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import flm_core
+
+EXTRA = 'pip install "flm-core[remote]"'
+
+
+@pytest.fixture
+def no_fsspec(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [m for m in sys.modules if m == "fsspec" or m.startswith("fsspec.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # import fsspec now raises ImportError
+
+
+@pytest.mark.usefixtures("no_fsspec")
+@pytest.mark.parametrize("call", ["load", "read_meta", "verify"])
+def test_a_url_without_fsspec_names_the_extra(call: str) -> None:
+    with pytest.raises(flm_core.RemoteError, match=r"s3://bucket/m\.flm") as error:
+        getattr(flm_core, call)("s3://user:hunter2@bucket/m.flm?sig=abc123")
+    assert EXTRA in str(error.value)
+    assert "hunter2" not in str(error.value) and "abc123" not in str(error.value)
+
+
+@pytest.mark.usefixtures("no_fsspec")
+def test_dump_to_a_url_without_fsspec_names_the_extra(toy: Any) -> None:
+    with pytest.raises(flm_core.RemoteError, match=EXTRA.replace("[", r"\[").replace("]", r"\]")):
+        flm_core.dump(toy.model(), "gs://bucket/m.flm")
+
+
+@pytest.mark.usefixtures("no_fsspec")
+def test_plain_paths_need_no_fsspec(toy: Any, tmp_path: Path) -> None:
+    path = tmp_path / "m.flm"
+    flm_core.dump(toy.model(), str(path), storage_options={"anon": True})
+    with flm_core.load(str(path)) as artifact:
+        assert artifact.model == toy.model()
+    assert flm_core.read_meta(path) == flm_core.verify(path)
+
+
+def test_remote_error_is_an_flm_error_and_an_os_error() -> None:
+    assert issubclass(flm_core.RemoteError, flm_core.FLMError)
+    assert issubclass(flm_core.RemoteError, OSError)
