@@ -159,6 +159,14 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "tests", *session.posargs)
 
 
+@nox.session(python="3.11", tags=["ci"])
+def remote(session: nox.Session) -> None:
+    """URLs: moto's S3 server through s3fs and an HTTP server honouring Range requests, both
+    on loopback, started by tests/remote (the `tests` sessions skip it: no fsspec there)."""
+    install(session, "-e", ".[test,remote]", "s3fs", "moto[server]")
+    session.run("pytest", "tests/remote", "tests/test_remote_extra.py", *session.posargs)
+
+
 @nox.session
 @nox.parametrize(("python", "plugin", "versions"), _plugin_matrix())
 def plugin(session: nox.Session, plugin: str, versions: str) -> None:
