@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any, Union
 import attrs
 
 from flm_core.artifact import ArtifactDir, ModelArtifact, check_artifact_name
+from flm_core.codecs import codec_named
 from flm_core.container.layout import Source
 from flm_core.container.reader import (
     check_trailer,
@@ -43,6 +44,7 @@ from flm_core.meta import (
     PluginInfo,
     SectionInfo,
 )
+from flm_core.progress import ProgressCallback, reporter, stream_size
 from flm_core.records import Serializer
 
 if TYPE_CHECKING:
@@ -162,6 +164,7 @@ def dump(
     artifacts: Mapping[str, PathLike] | None = None,
     framework: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
     **plugin_options: Any,
 ) -> Metadata:
     """Write ``model``, its metadata and ``artifacts`` to ``path``: a path, a binary stream,
@@ -172,7 +175,8 @@ def dump(
     torch). Writing to a path is atomic: a temporary file beside it is renamed over ``path``
     only when complete, so a failure never leaves a broken or clobbered file; an upload
     to a URL likewise becomes visible only when complete. ``storage_options`` go to fsspec
-    (credentials, endpoint, region).
+    (credentials, endpoint, region). ``progress(done, total)`` is called as bytes are
+    written (see :mod:`flm_core.progress`).
 
     :return: the :class:`Metadata` written, with section sizes and the model digest.
     """
@@ -210,7 +214,10 @@ def dump(
         else:
             stream = path
         pool, workers = _pool()
-        sections = write_file(stream, head, codec, files, payload.write, pool, workers)
+        report = reporter(progress, None)
+        sections = write_file(stream, head, codec, files, payload.write, pool, workers, report)
+    if report is not None:
+        report.finish()
     return attrs.evolve(meta, format=attrs.evolve(meta.format, sections=sections))
 
 
@@ -233,6 +240,7 @@ def load(
     artifacts_dir: PathLike | None = None,
     storage_options: Mapping[str, Any] | None = None,
     cache_dir: PathLike | None = None,
+    progress: ProgressCallback | None = None,
     **plugin_options: Any,
 ) -> ModelArtifact:
     """Read a file written by :func:`dump` (a path, a binary stream or a URL) and rebuild
@@ -247,20 +255,22 @@ def load(
     :param storage_options: for a URL: fsspec's options (credentials, endpoint, region).
     :param cache_dir: for a URL: keep a local copy there, keyed by the file's digest, and
         use it while the remote file is unchanged; every section digest is checked on use.
+    :param progress: ``progress(done, total)``, bytes read (see :mod:`flm_core.progress`).
     """
     if cache_dir is not None and _is_url(path):
         return _load_cached(str(path), storage_options or {}, cache_dir, artifacts_dir,
-                            plugin_options)
-    return _load(path, storage_options, artifacts_dir, plugin_options, digest=False)
+                            plugin_options, progress)
+    return _load(path, storage_options, artifacts_dir, plugin_options, False, progress)
 
 
 def _load_cached(url: str, storage_options: Mapping[str, Any], cache_dir: PathLike,
-                 artifacts_dir: PathLike | None, options: Mapping[str, Any]) -> ModelArtifact:
+                 artifacts_dir: PathLike | None, options: Mapping[str, Any],
+                 progress: ProgressCallback | None) -> ModelArtifact:
     remote = _remote()
     while True:
         entry, hit = remote.cached_copy(url, storage_options, cache_dir)
         try:
-            return _load(entry, None, artifacts_dir, options, digest=True)
+            return _load(entry, None, artifacts_dir, options, True, progress)
         except FormatError:  # ChecksumError included: altered on disk, never used
             remote.evict(entry)
             if not hit:
@@ -269,10 +279,10 @@ def _load_cached(url: str, storage_options: Mapping[str, Any], cache_dir: PathLi
 
 def _load(path: Target, storage_options: Mapping[str, Any] | None,
           artifacts_dir: PathLike | None, plugin_options: Mapping[str, Any],
-          digest: bool) -> ModelArtifact:
+          digest: bool, progress: ProgressCallback | None) -> ModelArtifact:
     registry = _registry()
     with _reading(path, storage_options=storage_options) as stream:
-        source = Source(stream)
+        source = Source(stream, on_read=reporter(progress, stream_size(stream)))
         meta = read_head(source)
         serializer = registry.serializer_named(meta.framework.lib, meta.plugin.distribution)
         _check_options(serializer, plugin_options, "load")
@@ -349,19 +359,20 @@ def read_meta(path: Target, *, storage_options: Mapping[str, Any] | None = None)
     return attrs.evolve(meta, format=attrs.evolve(meta.format, sections=sections))
 
 
-def verify(path: Target, *, storage_options: Mapping[str, Any] | None = None) -> Metadata:
+def verify(path: Target, *, storage_options: Mapping[str, Any] | None = None,
+           progress: ProgressCallback | None = None) -> Metadata:
     """Decode every section and check every checksum and digest, without any plugin.
 
-    Needs only the codecs the file uses. Raises :class:`ChecksumError` or
-    :class:`FormatError` on any damage.
+    Needs only the codecs the file uses: plugins are searched only for a codec that is not
+    built in. Raises :class:`ChecksumError` or :class:`FormatError` on any damage, naming
+    the section and its offset in the file. ``progress(done, total)``: bytes read.
     """
-    registry = _registry()
     with _reading(path, storage_options=storage_options) as stream:
-        source = Source(stream)
+        source = Source(stream, on_read=reporter(progress, stream_size(stream)))
         meta = read_head(source)
         parsed = []
         pool, workers = _pool()
-        for section in iter_sections(source, registry.codec, pool, workers):
+        for section in iter_sections(source, codec_named, pool, workers):
             parsed.append(section.finish())
         recorded = read_trailer(source)
     check_trailer(parsed, recorded)

@@ -15,7 +15,7 @@ from typing import TypeVar
 import attrs
 import pluggy
 
-from flm_core import codecs, hookspecs
+from flm_core import builtin_plugin, hookspecs
 from flm_core.errors import (
     PluginConflictError,
     PluginLoadWarning,
@@ -78,7 +78,7 @@ def build_plugin_manager(*, entry_points: bool = True) -> pluggy.PluginManager:
         pm.set_blocked(name)
     if entry_points:
         _load_entry_points(pm)
-    pm.register(codecs, name=BUILTIN)
+    pm.register(builtin_plugin, name=BUILTIN)
     _distributions[BUILTIN] = BUILTIN
     pm.check_pending()
     return pm

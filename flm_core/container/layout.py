@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from flm_core.errors import ChecksumError, FormatError
@@ -43,12 +44,20 @@ def crc32(*parts: Bytes) -> int:
     return value
 
 
-class Source:
-    """Sequential reads of exact lengths from a binary stream, counting the offset."""
+Progress = Callable[[int], None]
 
-    def __init__(self, stream: Any) -> None:
+
+class Source:
+    """Sequential reads of exact lengths from a binary stream, counting the offset.
+
+    ``offset`` is where the stream stands in the file, so every error names a true file
+    offset, also when reading starts mid-file (the tail). ``on_read(offset)`` is called after
+    each read, for progress bars."""
+
+    def __init__(self, stream: Any, offset: int = 0, on_read: Progress | None = None) -> None:
         self.stream = stream
-        self.offset = 0
+        self.offset = offset
+        self.on_read = on_read
         self._pushback = b""
 
     def peek(self, size: int) -> bytes:
@@ -77,6 +86,8 @@ class Source:
             remaining -= len(chunk)
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self.offset += size
+        if self.on_read is not None:
+            self.on_read(self.offset)
         return data
 
     def read_crc(self, what: str, *covered: Bytes) -> None:
@@ -91,9 +102,10 @@ class Source:
 class Sink:
     """Sequential writes to a binary stream, counting the offset (works on pipes)."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, on_write: Progress | None = None) -> None:
         self.stream = stream
         self.offset = 0
+        self.on_write = on_write
 
     def write(self, *parts: Bytes) -> None:
         for part in parts:
@@ -103,6 +115,8 @@ class Sink:
                 view = view[written:]
                 written = self.stream.write(view)
             self.offset += memoryview(part).nbytes
+        if self.on_write is not None:
+            self.on_write(self.offset)
 
     def write_crc(self, *covered: Bytes) -> None:
         self.write(CRC.pack(crc32(*covered)))

@@ -99,7 +99,7 @@ def read_tail(stream: IO[bytes]) -> tuple[SectionInfo, ...]:
     if length > MAX_METADATA or start < 0:
         raise FormatError("malformed end record")
     stream.seek(start)
-    source = Source(stream)
+    source = Source(stream, offset=start)
     tag = source.read(TRAILER.size, "trailer")
     tag_name, tag_length = TRAILER.unpack(tag)
     body = source.read(length, "trailer")
@@ -146,12 +146,21 @@ def iter_sections(
 
 
 def check_trailer(parsed: list[SectionInfo], recorded: tuple[SectionInfo, ...]) -> None:
-    """The trailer must describe exactly the sections read; digests left empty aren't compared."""
-    if len(parsed) == len(recorded):
-        pairs = zip(parsed, recorded, strict=True)
-        recorded = tuple(r if p.sha256 else attrs.evolve(r, sha256="") for p, r in pairs)
-    if list(recorded) != parsed:
-        raise ChecksumError("the trailer does not match the sections read (sizes or digests)")
+    """The trailer must describe exactly the sections read; digests left empty aren't compared.
+
+    The error names the first section that differs, where it starts and what differs."""
+    if len(parsed) != len(recorded):
+        raise ChecksumError(f"the trailer lists {len(recorded)} sections but the file holds "
+                            f"{len(parsed)}")
+    for read, listed in zip(parsed, recorded, strict=True):
+        if not read.sha256:
+            listed = attrs.evolve(listed, sha256="")
+        if read != listed:
+            fields = [f.name for f in attrs.fields(SectionInfo)
+                      if getattr(read, f.name) != getattr(listed, f.name)]
+            name = f"{read.kind} {read.name!r}" if read.name else read.kind
+            raise ChecksumError(f"the trailer does not match the {name} section at offset "
+                                f"{read.offset} ({', '.join(fields)} differ)")
 
 
 def skip_blocks(source: Source, what: str) -> None:

@@ -170,6 +170,8 @@ class SectionReader(io.RawIOBase):
         self._source, self._codec, self._pool, self._what = source, codec, pool, what
         self._ahead = max(1, workers)
         self._queue: deque[Callable[[], Bytes] | tuple[Any, ...]] = deque()
+        self._itemsizes: deque[int] = deque()
+        self.itemsize = 1  # of the current block: what its shuffle filter recorded
         self._current: memoryview = memoryview(b"")
         self._pos = 0
         self._ended = False
@@ -182,6 +184,7 @@ class SectionReader(io.RawIOBase):
         return True
 
     def _fetch(self) -> None:
+        what = f"{self._what} at offset {self._source.offset}"  # errors name the block
         head = self._source.read(BLOCK.size, f"block header of {self._what}")
         raw_size, stored_size, filter_id, itemsize, reserved = BLOCK.unpack(head)
         if raw_size == 0 and stored_size == 0:
@@ -196,11 +199,12 @@ class SectionReader(io.RawIOBase):
         # raw size 0 belongs to the end block alone; zlib would read max_length=0 as "no limit"
         oversized = not 0 < raw_size <= MAX_BLOCK or stored_size > MAX_BLOCK + BLOCK_SLACK
         if oversized or not valid_filter or reserved:
-            raise FormatError(f"malformed block header in {self._what} at {self._source.offset}")
+            raise FormatError(f"malformed block header in {what}")
         stored = self._source.read(stored_size, f"block of {self._what}")
         crc = self._source.read(CRC.size, f"block checksum of {self._what}")
         self.stored_size += stored_size
-        self._queue.append((self._codec, head, stored, crc, self._what))
+        self._queue.append((self._codec, head, stored, crc, what))
+        self._itemsizes.append(itemsize if filter_id == FILTER_SHUFFLE else 1)
 
     def _next_block(self) -> bool:
         while not self._ended and len(self._queue) < self._ahead:
@@ -215,6 +219,7 @@ class SectionReader(io.RawIOBase):
                 for item in self._queue
             )
         item = self._queue.popleft()
+        self.itemsize = self._itemsizes.popleft()
         raw = memoryview(_decode(*item) if isinstance(item, tuple) else item()).cast("B")
         if self._sha is not None:
             self._sha.update(raw)
@@ -232,6 +237,17 @@ class SectionReader(io.RawIOBase):
         out[:n] = self._current[self._pos : self._pos + n]
         self._pos += n
         return n
+
+    def read_block(self) -> memoryview | None:
+        """The rest of the current block, or the next block; ``itemsize`` says its filter.
+
+        Block by block, a copy can keep each block's shuffle (recompress does)."""
+        while self._pos >= len(self._current):
+            if not self._next_block():
+                return None
+        block = self._current[self._pos :]
+        self._pos = len(self._current)
+        return block
 
     def readall(self) -> bytes:
         parts = [bytes(self._current[self._pos :])]

@@ -23,6 +23,7 @@ from flm_core.container.layout import (
     TRAILER,
     TRAILER_TAG,
     VERSION,
+    Progress,
     Sink,
 )
 from flm_core.container.sections import SectionWriter, section_info, write_section_header
@@ -51,6 +52,43 @@ def encode_head(meta: Metadata) -> bytes:
     return head
 
 
+def write_head(sink: Sink, head: bytes) -> None:
+    """The header and the metadata, each with its crc32."""
+    header = HEADER.pack(MAGIC, VERSION, 0, len(head))
+    sink.write(header)
+    sink.write_crc(header)
+    sink.write(head)
+    sink.write_crc(head)
+
+
+def write_section(sink: Sink, kind: str, name: str, codec: Codec,
+                  fill: Callable[[SectionWriter], None], pool: Executor | None,
+                  workers: int) -> SectionInfo:
+    """One section: its header, then the blocks ``fill`` writes, then the end block."""
+    offset = write_section_header(sink, MODEL_TAG if kind == "model" else ARTIFACT_TAG,
+                                  codec.name, name)
+    section = SectionWriter(sink, codec, pool, workers)
+    fill(section)
+    return section_info(kind, name, codec.name, offset, section.finish())
+
+
+def write_trailer(sink: Sink, sections: list[SectionInfo]) -> None:
+    trailer = encode_json({"sections": [attrs.asdict(s) for s in sections]}, "trailer")
+    tag = TRAILER.pack(TRAILER_TAG, len(trailer))
+    sink.write(tag, trailer)
+    sink.write_crc(tag, trailer)
+    sink.write(END.pack(len(trailer), END_MAGIC))
+
+
+def _copy_file(path: Path) -> Callable[[SectionWriter], None]:
+    def fill(section: SectionWriter) -> None:
+        with open(path, "rb") as src:
+            while chunk := src.read(COPY_CHUNK):
+                section.write(chunk)
+
+    return fill
+
+
 def write_file(
     stream: IO[bytes],
     head: bytes,
@@ -59,34 +97,15 @@ def write_file(
     write_model: Callable[[io.RawIOBase], None],
     pool: Executor | None,
     workers: int,
+    on_write: Progress | None = None,
 ) -> tuple[SectionInfo, ...]:
     """Stream a complete file to ``stream`` (never seeks) and return its sections."""
-    sink = Sink(stream)
-    header = HEADER.pack(MAGIC, VERSION, 0, len(head))
-    sink.write(header)
-    sink.write_crc(header)
-    sink.write(head)
-    sink.write_crc(head)
-
-    sections = []
-    for name, path in artifacts.items():
-        offset = write_section_header(sink, ARTIFACT_TAG, codec.name, name)
-        section = SectionWriter(sink, codec, pool, workers)
-        with open(path, "rb") as src:
-            while chunk := src.read(COPY_CHUNK):
-                section.write(chunk)
-        sections.append(section_info("artifact", name, codec.name, offset, section.finish()))
-
-    offset = write_section_header(sink, MODEL_TAG, codec.name, "")
-    section = SectionWriter(sink, codec, pool, workers)
-    write_model(section)
-    sections.append(section_info("model", "", codec.name, offset, section.finish()))
-
-    trailer = encode_json({"sections": [attrs.asdict(s) for s in sections]}, "trailer")
-    tag = TRAILER.pack(TRAILER_TAG, len(trailer))
-    sink.write(tag, trailer)
-    sink.write_crc(tag, trailer)
-    sink.write(END.pack(len(trailer), END_MAGIC))
+    sink = Sink(stream, on_write)
+    write_head(sink, head)
+    sections = [write_section(sink, "artifact", name, codec, _copy_file(path), pool, workers)
+                for name, path in artifacts.items()]
+    sections.append(write_section(sink, "model", "", codec, write_model, pool, workers))
+    write_trailer(sink, sections)
     return tuple(sections)
 
 
