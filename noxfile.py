@@ -179,23 +179,41 @@ def plugin(session: nox.Session, plugin: str, versions: str) -> None:
         session.skip(reason)
     install(session, "-e", ".[test]", "-e", f"{plugin_dir(plugin)}[test]", *spec[versions])
     session.run("python", "-c", f"import flm_{plugin}")
+    session.run("python", str(ROOT / "ci" / "machine.py"))
     session.run("pytest", f"plugins/flm-{plugin}/tests", *session.posargs)
+
+
+# all_plugins runs every framework suite a second time under other numeric settings than the
+# plugin sessions: one thread everywhere, TensorFlow without oneDNN, torch's portable kernels
+# instead of AVX2/AVX-512, and the tests in a random order (pytest-randomly prints its seed;
+# `nox -s all_plugins -- --randomly-seed=N` replays an order). A test that compares two
+# different computations exactly fails under one of the two settings.
+OTHER_SETTINGS = {
+    "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "TF_ENABLE_ONEDNN_OPTS": "0",
+    "ATEN_CPU_CAPABILITY": "default",
+}
 
 
 @nox.session(python="3.11", tags=["ci"])
 def all_plugins(session: nox.Session) -> None:
-    """Every plugin installed at once: core and all plugin tests together, no interference."""
+    """Every plugin installed at once: core and all plugin tests together, no interference,
+    under OTHER_SETTINGS and in a random order."""
     dirs = [f"{plugin_dir(p)}[test]" for p in SELECTED]
     extras = [pin for p in SELECTED for pin in PLUGINS[p]["latest"]]
-    install(session, "-e", ".[test]", *[arg for d in dirs for arg in ("-e", d)], *extras)
-    session.run("pytest", "tests", *[f"plugins/flm-{p}/tests" for p in SELECTED], *session.posargs)
+    install(session, "-e", ".[test]", *[arg for d in dirs for arg in ("-e", d)], *extras,
+            "pytest-randomly>=3.15")
+    session.run("python", str(ROOT / "ci" / "machine.py"), env=OTHER_SETTINGS)
+    session.run("pytest", "tests", *[f"plugins/flm-{p}/tests" for p in SELECTED], *session.posargs,
+                env=OTHER_SETTINGS)
 
 
 @nox.session(python="3.11", tags=["ci"])
 def example_plugin(session: nox.Session) -> None:
     """The third-party example under docs/: a framework and a codec with no change to the core."""
     install(session, "-e", ".[test]", "-e", "docs/example-plugin[test]")
-    session.run("pytest", "docs/example-plugin/tests", *session.posargs)
+    session.run("pytest", "docs/example-plugin/tests", "tests/test_doc_examples.py",
+                *session.posargs)
 
 
 WHEEL_PROJECTS = {"core": ROOT, **{p: ROOT / "plugins" / f"flm-{p}" for p in PLUGINS},
