@@ -134,8 +134,8 @@ def _run(block: Block, state: PageState) -> None:
         missing = _missing(block.code, block.page)
         if missing:
             state.missing = ", ".join(missing)
-            pytest.skip(f"needs {state.missing}, not installed in this session (the nox "
-                        "sessions all_plugins and example_plugin install every plugin)")
+            pytest.skip(f"needs {state.missing}, not installed in this session (nox -s "
+                        "all_plugins installs the frameworks, example_plugin flm-polynomial)")
         exec(compile(block.code, block.id, "exec"), state.namespace)
     elif block.lang == "bash":
         env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
