@@ -226,7 +226,7 @@ def assert_bit_identical(expected: Any, actual: Any) -> None:
     if isinstance(expected, (tuple, list)):
         assert isinstance(actual, type(expected)) and len(actual) == len(expected), (
             f"expected a {type(expected).__name__} of {len(expected)}, got {actual!r:.200}")
-        for want, got in zip(expected, actual):
+        for want, got in zip(expected, actual, strict=True):
             assert_bit_identical(want, got)
         return
     if isinstance(expected, dict):

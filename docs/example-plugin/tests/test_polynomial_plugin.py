@@ -66,3 +66,28 @@ def test_objects_no_plugin_claims_are_refused(tmp_path: Path) -> None:
     with pytest.raises(flm_core.PluginNotFoundError):
         flm_core.dump(Unknown(), tmp_path / "x.flm")
     assert not (tmp_path / "x.flm").exists()
+
+
+@pytest.mark.parametrize(("expected", "actual"), [
+    (numpy.array([0.0]), numpy.array([-0.0])),
+    (numpy.array([1.0], dtype="float32"), numpy.array([1.0], dtype="float64")),
+    (numpy.zeros((2, 3)), numpy.zeros((3, 2))),
+    (numpy.frombuffer(b"\x00\x00\xc0\x7f", "float32"), numpy.frombuffer(b"\x01\x00\xc0\x7f",
+                                                                      "float32")),
+    (numpy.array([1.0]), numpy.array([numpy.nextafter(1.0, 2.0)])),
+    (numpy.array(["a"], dtype=object), numpy.array(["b"], dtype=object)),
+])
+def test_bit_identity_sees_what_equality_misses(expected: Any, actual: Any) -> None:
+    with pytest.raises(AssertionError):
+        assert_bit_identical(expected, actual)
+
+
+def test_bit_identity_ignores_record_padding_and_accepts_the_same_nan() -> None:
+    record = numpy.dtype({"names": ["a", "b"], "formats": ["u1", "f8"], "offsets": [0, 8]})
+    left, right = numpy.zeros(2, record), numpy.zeros(2, record)
+    left.view("u1").reshape(2, 16)[:, 1:8] = 0xAB  # garbage in the padding only
+    assert_bit_identical(left, right)
+    assert_bit_identical(numpy.array([numpy.nan, -0.0]), numpy.array([numpy.nan, -0.0]))
+    right["b"][1] = -0.0
+    with pytest.raises(AssertionError):
+        assert_bit_identical(left, right)

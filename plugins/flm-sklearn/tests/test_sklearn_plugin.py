@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 import flm_core
+from flm_core.testing import assert_bit_identical
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
 XOR_Y = np.array([0, 1, 1, 0])
@@ -66,6 +67,8 @@ def test_a_fresh_process_loads_the_same_predictions(mlp_file: tuple[Path, Any]) 
             print(json.dumps({{"labels": loaded.model.predict(x).tolist(),
                                "proba": loaded.model.predict_proba(x).tolist()}}))
     """)
+    # The same calls on both sides, so exact: JSON carries each float64 by its shortest repr,
+    # which reads back to the same bits.
     got = json.loads(out)
     assert got["labels"] == model.predict(XOR_X).tolist() == [0, 1, 1, 0]
     assert got["proba"] == model.predict_proba(XOR_X).tolist()
@@ -173,7 +176,7 @@ def test_arrays_are_written_out_of_band_with_their_itemsize() -> None:
     pickle_size = payload.HEADER.unpack_from(sink.data)[3]
     assert pickle_size < 10_000  # the arrays are not inside the pickle
     loaded = payload.load(io.BytesIO(bytes(sink.data)), None)  # type: ignore[arg-type]
-    np.testing.assert_array_equal(loaded._fit_X, weights)
+    assert_bit_identical(loaded._fit_X, weights)
     assert loaded._fit_X.flags.writeable  # read into bytearrays, usable like the original
 
 
@@ -183,7 +186,7 @@ def test_fortran_ordered_arrays_keep_their_values() -> None:
     sink = RecordingSink()
     payload.dump(model).write(sink)  # type: ignore[arg-type]
     loaded = payload.load(io.BytesIO(bytes(sink.data)), None)  # type: ignore[arg-type]
-    np.testing.assert_array_equal(loaded.coef_, model.coef_)
+    assert_bit_identical(loaded.coef_, model.coef_)
 
 
 def test_a_50_mb_model_round_trips_without_a_full_copy(
@@ -207,8 +210,8 @@ def test_a_50_mb_model_round_trips_without_a_full_copy(
     assert load_peak < 1.9 * train.nbytes
     with loaded:
         query = train[:20] + 0.01
-        np.testing.assert_array_equal(loaded.model.predict(query), model.predict(query))
-        np.testing.assert_array_equal(loaded.model._fit_X, train)
+        assert_bit_identical(loaded.model.predict(query), model.predict(query))
+        assert_bit_identical(loaded.model._fit_X, train)
 
 
 @settings(max_examples=60, deadline=None)
@@ -230,12 +233,12 @@ def test_any_array_state_round_trips(array: np.ndarray, layout: str) -> None:
     payload.dump(model).write(sink)  # type: ignore[arg-type]
     loaded = payload.load(io.BytesIO(bytes(sink.data)), None)  # type: ignore[arg-type]
     assert loaded.coef_.shape == array.shape
-    np.testing.assert_array_equal(loaded.coef_, array)
     if layout != "strided":  # the out-of-band path: the very bytes and dtype come back
-        assert loaded.coef_.dtype == array.dtype
+        assert_bit_identical(loaded.coef_, array)
         assert loaded.coef_.tobytes(order="A") == array.tobytes(order="A")
     else:  # pickle itself copies strided arrays, in native byte order
-        assert loaded.coef_.dtype.newbyteorder("=") == array.dtype.newbyteorder("=")
+        native = array.dtype.newbyteorder("=")
+        assert_bit_identical(loaded.coef_.astype(native), array.astype(native))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

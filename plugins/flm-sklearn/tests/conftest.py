@@ -1,0 +1,12 @@
+"""Say which BLAS scikit-learn runs on here, so a numeric failure can be tied to a machine."""
+
+from __future__ import annotations
+
+
+def pytest_report_header() -> str:
+    import sklearn
+    from threadpoolctl import threadpool_info
+
+    pools = [f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture', '?')}, "
+             f"{p.get('num_threads')} threads)" for p in threadpool_info()]
+    return f"scikit-learn {sklearn.__version__}: {', '.join(pools) or 'no native thread pool'}"
