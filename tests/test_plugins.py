@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,8 +156,17 @@ def test_framework_naming_no_installed_plugin_is_not_found(toy: Any, tmp_path: P
         flm_core.dump(toy.model(), tmp_path / "m.flm", framework="jax")
 
 
+@pytest.fixture
+def without_torch_plugin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """As if flm-torch were not installed, also in the sessions where it is."""
+    monkeypatch.setenv("FLM_DISABLE_PLUGINS", "torch")
+    plugins.reset_plugin_manager()
+    yield
+    plugins.reset_plugin_manager()
+
+
 def test_a_missing_first_party_plugin_names_the_checkout_install_and_the_published_one(
-    toy: Any, tmp_path: Path,
+    without_torch_plugin: None, toy: Any, tmp_path: Path,
 ) -> None:
     with pytest.raises(flm_core.PluginNotFoundError) as info:
         flm_core.dump(toy.model(), tmp_path / "m.flm", framework="torch")
