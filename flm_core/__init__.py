@@ -28,6 +28,7 @@ from flm_core.errors import (
 )
 
 if TYPE_CHECKING:
+    __version__: str
     from flm_core.api import dump, load, read_meta, verify
     from flm_core.artifact import ModelArtifact
     from flm_core.hookspecs import hookimpl
@@ -61,6 +62,11 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # from the installed metadata, read on first use (~5 ms)
+        from importlib.metadata import version
+
+        globals()[name] = version("flm-core")
+        return globals()[name]
     if name not in _LAZY:
         raise AttributeError(f"module 'flm_core' has no attribute {name!r}")
     value = getattr(importlib.import_module(_LAZY[name]), name)

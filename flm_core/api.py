@@ -124,6 +124,11 @@ def _check_options(serializer: Serializer, options: Mapping[str, Any], action: s
 
 @functools.cache  # a metadata lookup scans sys.path: ~1.5 ms a call
 def _distribution_version(distribution: str) -> str:
+    from flm_core.plugins import distribution_version
+
+    found = distribution_version(distribution)  # read by plugin discovery: no second scan
+    if found is not None:
+        return found
     import importlib.metadata
 
     try:

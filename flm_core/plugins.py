@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import pluggy
@@ -30,6 +30,8 @@ BUILTIN = "flm-core"
 
 _manager: pluggy.PluginManager | None = None
 _distributions: dict[str, str] = {}
+_versions: dict[str, str] = {}  # distribution name -> version, as discovery read them
+_failures: dict[str, str] = {}  # entry-point name -> why it failed to load
 # Each hook implementation's records, by id(impl), the impl kept alive beside them so the id
 # cannot be reused: a registry built twice hands out the very same records, so a Serializer
 # holding a fresh lambda (``framework_version=lambda: ...``) still compares equal to itself.
@@ -40,11 +42,42 @@ def _disabled() -> set[str]:
     return {name.strip() for name in os.environ.get(DISABLE_ENV, "").split(",") if name.strip()}
 
 
+def _name_and_version(dist: Any) -> tuple[str, str]:
+    """``dist.name`` and ``dist.version`` parse the whole METADATA with the email package,
+    whose import alone costs a fresh process's first dump ~1 ms; both are header lines."""
+    name = version = None
+    for line in (dist.read_text("METADATA") or "").splitlines():
+        if not line:
+            break  # the headers end at the first blank line
+        if line.startswith("Name:"):
+            name = line[5:].strip()
+        elif line.startswith("Version:"):
+            version = line[8:].strip()
+    if name is None or version is None:
+        return str(dist.name), str(dist.version)
+    return name, version
+
+
+def distribution_version(distribution: str) -> str | None:
+    """The version of a plugin distribution as discovery found it, if it did."""
+    return _versions.get(distribution)
+
+
+def load_failures() -> dict[str, str]:
+    """Why each plugin that failed to load did, by entry-point name (``flm plugins``)."""
+    return dict(_failures)
+
+
 def _load_entry_points(pm: pluggy.PluginManager) -> None:
     import importlib.metadata  # ~40 ms with its email/zipfile imports; only plugin use needs it
 
+    _failures.clear()
+    # group= scans each distribution's entry_points.txt only: no metadata is parsed
     for ep in importlib.metadata.entry_points(group=GROUP):
-        dist = ep.dist.name if ep.dist is not None else ep.value
+        dist = ep.value
+        if ep.dist is not None:
+            dist, version = _name_and_version(ep.dist)
+            _versions[dist] = version
         if pm.is_blocked(ep.name):
             continue
         if pm.has_plugin(ep.name):
@@ -61,6 +94,7 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         except Exception as exc:  # a broken plugin must not break the core
             if pm.has_plugin(ep.name):
                 pm.unregister(name=ep.name)
+            _failures[ep.name] = f"{dist}: {exc!r}"
             warnings.warn(
                 f"flm plugin {ep.name!r} from {dist} failed to load and was skipped: {exc!r}",
                 PluginLoadWarning,

@@ -40,7 +40,9 @@ class Serializer:
         messages tell users to ``pip install`` it.
     :ivar can_serialize: ``can_serialize(obj) -> bool``. Must not import the framework:
         decide from ``type(obj).__mro__`` module names or from ``sys.modules``.
-    :ivar framework_version: ``() -> str``, the installed framework's version.
+    :ivar framework_version: ``() -> str``, the installed framework's version. Read it
+        without importing the framework when it is not loaded yet (``sys.modules``, then
+        ``importlib.metadata.version``): ``flm plugins`` lists it and must stay fast.
     :ivar dump: ``dump(model, **options) -> Payload``.
     :ivar load: ``load(stream, meta, **options) -> model``; ``stream`` is a readable binary
         file object over the payload (``read``/``readinto``), ``meta`` the file's

@@ -25,9 +25,13 @@ def can_serialize(obj: object) -> bool:
 
 
 def framework_version() -> str:
-    import sklearn
+    """The installed scikit-learn's version; never imports it (``flm plugins`` lists it)."""
+    sklearn = sys.modules.get("sklearn")
+    if sklearn is not None:
+        return str(sklearn.__version__)
+    import importlib.metadata
 
-    return str(sklearn.__version__)
+    return importlib.metadata.version("scikit-learn")  # raises an ImportError if missing
 
 
 SERIALIZER = Serializer(

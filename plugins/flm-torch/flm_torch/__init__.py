@@ -26,9 +26,13 @@ def can_serialize(obj: object) -> bool:
 
 
 def framework_version() -> str:
-    import torch
+    """The installed torch's version; never imports torch (``flm plugins`` lists it)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return str(torch.__version__)
+    import importlib.metadata
 
-    return str(torch.__version__)
+    return importlib.metadata.version("torch")  # raises an ImportError if missing
 
 
 def dump(model: Any, *, example_inputs: Any = None, dynamic_shapes: Any = None) -> Payload:

@@ -1,0 +1,7 @@
+"""``python -m flm_core.cli``: the ``flm`` command."""
+
+import sys
+
+from flm_core.cli import main
+
+sys.exit(main())

@@ -1,0 +1,105 @@
+"""The ``flm`` argument parser. Imports argparse alone, so building it costs nothing; the
+docs generate the CLI reference from :func:`build_parser`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+DESCRIPTION = """\
+Inspect, verify, unpack and re-encode FLM model files, and list the installed plugins.
+No subcommand imports a framework. FILE may be - for standard input."""
+
+EPILOG = """\
+A progress bar shows on a terminal for large files when tqdm is installed
+(pip install 'flm-core[cli]'). Exit status: 0 when every file is fine, 1 otherwise."""
+
+
+class _Version(argparse.Action):
+    """``--version``, reading the version only when asked (package metadata costs ~10 ms)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: Any = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        import flm_core
+
+        print(f"flm {flm_core.__version__}")
+        parser.exit()
+
+
+def _progress_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--progress", dest="progress", action="store_const", const="always",
+                       default="auto",
+                       help="show a progress bar even off a terminal or for a small file")
+    group.add_argument("--no-progress", dest="progress", action="store_const", const="never",
+                       help="never show a progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``flm`` parser: each subcommand's ``run`` names its function in
+    :mod:`flm_core.cli.commands`, imported only when the command runs."""
+    parser = argparse.ArgumentParser(
+        prog="flm", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action=_Version, help="print the version of flm-core")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    inspect = commands.add_parser(
+        "inspect", aliases=["meta"], help="show a file's metadata, sections and digest",
+        description="Show a file's metadata, sections, artifacts and model digest. Reads a "
+                    "few KB from the head and the tail of a file; all of a pipe.")
+    inspect.add_argument("file", metavar="FILE")
+    inspect.add_argument("--json", action="store_true", help="print the metadata as JSON")
+    inspect.add_argument("--verify", action="store_true",
+                         help="check every checksum and digest first")
+    _progress_options(inspect)
+    inspect.set_defaults(run="inspect")
+
+    verify = commands.add_parser(
+        "verify", help="check every checksum and digest of files",
+        description="Decode every section of each FILE and check every checksum and "
+                    "digest. Names the damaged section and its offset in the file. Exits 1 "
+                    "when any file is damaged.")
+    verify.add_argument("files", nargs="+", metavar="FILE")
+    _progress_options(verify)
+    verify.set_defaults(run="verify")
+
+    extract = commands.add_parser(
+        "extract", help="unpack a file's artifacts into a directory",
+        description="Unpack the artifacts of FILE into DIR (made if missing) once the whole "
+                    "file has verified; nothing is left behind on failure. Existing files "
+                    "are never overwritten without --force.")
+    extract.add_argument("file", metavar="FILE")
+    extract.add_argument("directory", metavar="DIR")
+    extract.add_argument("--model", action="store_true",
+                         help="also write the raw model payload, as DIR/model.payload")
+    extract.add_argument("--force", action="store_true", help="overwrite existing files")
+    _progress_options(extract)
+    extract.set_defaults(run="extract")
+
+    recompress = commands.add_parser(
+        "recompress", help="re-encode a file with another codec",
+        description="Re-encode every section of FILE with another codec into OUT (- for "
+                    "standard output), keeping the metadata and the model digest. The model "
+                    "is not built: no plugin or framework is needed. Writing to a path is "
+                    "atomic.")
+    recompress.add_argument("file", metavar="FILE")
+    recompress.add_argument("output", metavar="OUT")
+    recompress.add_argument("--compression", "-c", default="zstd", metavar="CODEC",
+                            help="zstd (default), zlib, bz2, lzma, none, or a plugin's codec")
+    _progress_options(recompress)
+    recompress.set_defaults(run="recompress")
+
+    plugins = commands.add_parser(
+        "plugins", help="list installed plugins, frameworks and codecs",
+        description="List each plugin's distribution and version, the frameworks and "
+                    "codecs it provides with the framework's installed version, and why a "
+                    "plugin failed to load. Imports plugins, never frameworks.")
+    plugins.add_argument("--json", action="store_true", help="print the listing as JSON")
+    plugins.set_defaults(run="plugins", progress="never")
+    return parser
