@@ -65,10 +65,8 @@ def train_keras() -> tuple[Any, Any]:
 def flm_command(*args: str) -> None:
     """The `flm` console script beside this interpreter: what a user runs in a shell."""
     script = shutil.which("flm", path=str(Path(sys.executable).parent)) or "flm"
-    has_inspect = subprocess.run([script, "inspect", "--help"], capture_output=True).returncode
-    command = "meta" if has_inspect else "inspect"  # `meta`: the name before `flm inspect`
-    print(f"$ flm {command} {' '.join(args)}", flush=True)
-    subprocess.run([script, command, *args], check=True)
+    print(f"$ flm {' '.join(args)}", flush=True)
+    subprocess.run([script, *args], check=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
           f"model sha256 {meta.model_digest[:16]}...")
 
     print("3. inspected from the shell, without importing the framework:")
-    flm_command(str(path))
+    flm_command("inspect", str(path))
 
     start = time.perf_counter()
     with flm_core.load(path) as loaded:
