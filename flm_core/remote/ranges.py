@@ -1,10 +1,11 @@
 """Reading an object by range requests that grow and run ahead while it is read in order.
 
 After a seek the first request is small (``read_meta`` needs a few KB from the head and the
-tail); each request read through to its end doubles the next one's size up to
+tail); each request read through to its end makes the next one four times larger, up to
 ``LARGEST``, and once reading is plainly sequential ``AHEAD`` requests stay in flight, so the
 download overlaps decompression and several connections share the transfer. Memory stays
-bounded by ``AHEAD * LARGEST``.
+bounded by ``AHEAD * LARGEST``. Few, large requests matter: some servers (moto's S3) read
+the whole object for every range they answer (benchmarks/remote.py measures it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from flm_core.errors import RemoteError
 from flm_core.remote.fs import errors, filesystem, is_local, redact
 
 FIRST = 16 * 1024
-LARGEST = 8 * 1024 * 1024
+TAIL = 8 * 1024  # a seek this close to the end fetches the whole tail: trailer and end record
+LARGEST = 16 * 1024 * 1024
 AHEAD = 4
 
 _pool: ThreadPoolExecutor | None = None
@@ -82,10 +84,12 @@ class RangeReader(io.RawIOBase):
         in_order = bool(self._buf) and self._pos == self._buf_start + len(self._buf)
         if in_order:
             self._streak += 1
-        if not (self._queue and self._queue[0][0] == self._pos):
+        if not (self._queue and self._queue[0][0] <= self._pos < self._queue[0][1]):
             if not (in_order and self._next == self._pos):
                 self._drop()  # a seek: start again small, fetch nothing ahead
-                self._next, self._step, self._streak = self._pos, FIRST, 0
+                near_end = self.size - self._pos < TAIL
+                self._next = max(0, self.size - TAIL) if near_end else self._pos
+                self._step, self._streak = FIRST, 0
             self._schedule()
         start, end, future = self._queue.popleft()
         data = future.result()
@@ -103,7 +107,7 @@ class RangeReader(io.RawIOBase):
             self._queue.append((self._next, end, _fetchers().submit(self._fetch, self._next, end)))
             self._next = end
             if self._streak:
-                self._step = min(2 * self._step, LARGEST)
+                self._step = min(4 * self._step, LARGEST)
 
     def _drop(self) -> None:
         for _, _, future in self._queue:

@@ -203,3 +203,18 @@ def test_credentials_in_the_url_are_never_shown(s3: Any, bucket: str) -> None:
     with pytest.raises(flm_core.RemoteError) as error:
         flm_core.read_meta(url, storage_options=s3.options())
     assert "deadbeefcafe" not in _no_secret(error.value, s3.secret)
+
+
+def test_an_object_replaced_during_a_read_fails_instead_of_mixing_two_files(
+    s3: Any, bucket: str,
+) -> None:
+    from flm_core import remote
+
+    client, key = s3.client(), "changing.bin"
+    client.put_object(Bucket=bucket, Key=key, Body=b"a" * 3 * MB)
+    with remote.reading(f"s3://{bucket}/{key}", s3.options()) as stream:
+        assert stream.read(10) == b"a" * 10
+        client.put_object(Bucket=bucket, Key=key, Body=b"b" * 3 * MB)
+        with pytest.raises(flm_core.RemoteError, match=f"s3://{bucket}/{key}"):
+            while stream.read(MB):
+                pass
