@@ -139,6 +139,19 @@ T = TypeVar("T", Serializer, Codec)
 FIRST_PARTY = frozenset({"flm-sklearn", "flm-torch", "flm-tensorflow"})
 
 
+# A model's top-level module -> the first-party plugin for it, to name in errors.
+PLUGIN_FOR_MODULE = {"sklearn": "flm-sklearn", "torch": "flm-torch", "keras": "flm-tensorflow",
+                     "tensorflow": "flm-tensorflow"}
+
+
+def _plugin_hint(module: str) -> str:
+    distribution = PLUGIN_FOR_MODULE.get(module.partition(".")[0])
+    if distribution:
+        return install_hint(distribution)
+    return ("flm-sklearn, flm-torch and flm-tensorflow install from ./plugins/ of an FLM "
+            "checkout; other frameworks need a third-party plugin")
+
+
 def install_hint(distribution: str) -> str:
     """How to install ``distribution``, for error messages."""
     if distribution in FIRST_PARTY:
@@ -213,7 +226,7 @@ class Registry:
         if not claims:
             raise PluginNotFoundError(
                 f"no installed plugin can serialize a {kind} ({self._installed()}); "
-                f"install the plugin for its framework, e.g. {install_hint('flm-torch')}"
+                f"install the plugin for its framework: {_plugin_hint(type(model).__module__)}"
             )
         names = ", ".join(sorted(s.name for s in claims))
         raise PluginConflictError(

@@ -172,7 +172,10 @@ def test_a_missing_first_party_plugin_names_the_checkout_install_and_the_publish
         flm_core.dump(toy.model(), tmp_path / "m.flm", framework="torch")
     assert "`pip install ./plugins/flm-torch` from an FLM checkout" in str(info.value)
     assert "`pip install flm-torch` once it is published" in str(info.value)
-    with pytest.raises(flm_core.PluginNotFoundError, match=r"pip install \./plugins/flm-torch"):
+    unclaimed = type("Forest", (), {"__module__": "sklearn.ensemble._forest"})()
+    with pytest.raises(flm_core.PluginNotFoundError, match=r"pip install \./plugins/flm-sklearn"):
+        flm_core.dump(unclaimed, tmp_path / "m.flm")
+    with pytest.raises(flm_core.PluginNotFoundError, match=r"install from \./plugins/"):
         flm_core.dump(object(), tmp_path / "m.flm")
 
 
