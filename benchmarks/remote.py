@@ -36,6 +36,8 @@ from flm_core.plugins import get_plugin_manager
 from flm_core.remote import ranges
 
 MB = 1_000_000
+SLOW_RATE, SLOW_LATENCY = 80 * MB, 0.02
+SLOW = f"HTTP at {SLOW_RATE // MB} MB/s and {SLOW_LATENCY * 1000:.0f} ms per connection"
 _EXPONENT = bytes((b & 0x80) | 0x3C for b in range(256))  # sign kept, |x| in [2^-7, 2^-6)
 
 
@@ -101,7 +103,11 @@ class Meter:
 
 
 class RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """Static files; a ``Range: bytes=a-b`` request is answered from those bytes alone."""
+    """Static files; a ``Range: bytes=a-b`` request is answered from those bytes alone, after
+    ``latency`` seconds and at most ``rate`` bytes/s per connection when they are set (a
+    store across a network: S3 gives one connection some 80 MB/s)."""
+
+    rate = latency = 0.0
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -109,22 +115,30 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
     def do_GET(self) -> None:
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         path = Path(self.translate_path(self.path))
-        if not match or not path.is_file():
+        if not path.is_file():
             super().do_GET()
             return
         size = path.stat().st_size
-        start, end = int(match[1]), min(int(match[2] or size - 1), size - 1)
+        start, end = (int(match[1]), min(int(match[2] or size - 1), size - 1)) if match else (
+            0, size - 1)
         with open(path, "rb") as file:
             file.seek(start)
             body = file.read(end - start + 1)
-        self.send_response(206)
+        self.send_response(206 if match else 200)
         self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        time.sleep(self.latency)
+        start_time, view = time.perf_counter(), memoryview(body)
+        for at in range(0, len(view), 256 * 1024):
+            self.wfile.write(view[at : at + 256 * 1024])
+            if self.rate:
+                time.sleep(max(0.0, start_time + (at + 256 * 1024) / self.rate
+                               - time.perf_counter()))
 
 
-def _serve_http(directory: str, port: int) -> None:
+def _serve_http(directory: str, port: int, rate: float, latency: float) -> None:
+    RangeHandler.rate, RangeHandler.latency = rate, latency
     handler = functools.partial(RangeHandler, directory=directory)
     http.server.ThreadingHTTPServer(("127.0.0.1", port), handler).serve_forever()
 
@@ -164,10 +178,11 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=400)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--serve-http", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-http", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_http:
-        _serve_http(args.serve_http[0], int(args.serve_http[1]))
+        directory, port, rate, latency = args.serve_http
+        _serve_http(directory, int(port), float(rate), float(latency))
         return
 
     import boto3
@@ -176,9 +191,13 @@ def main() -> None:
     get_plugin_manager().register(Plugin())
     server, port = _server()
     local = Path(tempfile.mkdtemp()) / "model.flm"
-    http_port = _free_port()
+    http_port, slow_port = _free_port(), _free_port()
     http_server = _start([sys.executable, "-m", "benchmarks.remote", "--serve-http",
-                          str(local.parent), str(http_port)], f"http://127.0.0.1:{http_port}/")
+                          str(local.parent), str(http_port), "0", "0"],
+                         f"http://127.0.0.1:{http_port}/")
+    slow_server = _start([sys.executable, "-m", "benchmarks.remote", "--serve-http",
+                          str(local.parent), str(slow_port), str(SLOW_RATE), str(SLOW_LATENCY)],
+                         f"http://127.0.0.1:{slow_port}/")
     try:
         endpoint = f"http://127.0.0.1:{port}"
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
@@ -189,6 +208,7 @@ def main() -> None:
         fs = fsspec.filesystem("s3", **options)
         url = "s3://bench/model.flm"
         http_url = f"http://127.0.0.1:{http_port}/model.flm"
+        slow_url = f"http://127.0.0.1:{slow_port}/model.flm"
         model = Weights(args.size_mb * MB)
         times: dict[str, list[float]] = {}
 
@@ -205,12 +225,15 @@ def main() -> None:
             run("load, S3", lambda: _load_model(url, storage_options=options))
             run("HTTP cat of the file (floor)", lambda: fsspec.filesystem("http").cat(http_url))
             run("load, HTTP", lambda: _load_model(http_url))
+            run(SLOW + ": cat (one connection)", lambda: fsspec.filesystem("http").cat(slow_url))
+            run(SLOW + ": load", lambda: _load_model(slow_url))
             ahead = ranges.AHEAD
             ranges.AHEAD = 1
             try:
                 run("load, S3, one request in flight", lambda: _load_model(
                     url, storage_options=options))
                 run("load, HTTP, one request in flight", lambda: _load_model(http_url))
+                run(SLOW + ": load, one request in flight", lambda: _load_model(slow_url))
             finally:
                 ranges.AHEAD = ahead
         meter = Meter(port)
@@ -222,7 +245,7 @@ def main() -> None:
             flm_core.read_meta(url, storage_options=metered)
             meta_bytes.append(meter.received)
     finally:
-        for proc in (server, http_server):
+        for proc in (server, http_server, slow_server):
             proc.terminate()
             proc.wait()
     report(times, size, statistics.median(meta_bytes), args)
