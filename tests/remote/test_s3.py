@@ -47,8 +47,10 @@ def test_round_trip_for_each_codec(toy: Any, s3: Any, bucket: str, codec: str,
         assert artifact.artifacts["labels.json"].read_text() == artifact_file.read_text()
     assert flm_core.read_meta(url, storage_options=options) == written
     assert flm_core.verify(url, storage_options=options) == written
+    stored = _objects(s3, bucket)["models/m.flm"]
+    assert s3.secret.encode() not in stored and s3.key.encode() not in stored
     local = tmp_path / "local.flm"
-    local.write_bytes(_objects(s3, bucket)["models/m.flm"])
+    local.write_bytes(stored)
     assert flm_core.verify(local) == written  # the object is exactly the file
 
 
