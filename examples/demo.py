@@ -44,7 +44,8 @@ def train_torch() -> tuple[Any, Any]:
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     for _ in range(500):
         optimizer.zero_grad()
-        torch.nn.functional.binary_cross_entropy(model(x), y).backward()
+        loss = torch.nn.functional.binary_cross_entropy(model(x), y)
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
     return model, lambda m: (m(x) > 0.5).int().flatten().tolist()
 
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"2. dumped {path} ({path.stat().st_size} bytes) in "
           f"{(time.perf_counter() - start) * 1000:.0f} ms: id {meta.id}, "
-          f"model sha256 {meta.model_digest[:16]}...")
+          f"model sha256 {(meta.model_digest or '')[:16]}...")
 
     print("3. inspected from the shell, without importing the framework:")
     flm_command("inspect", str(path))
