@@ -220,3 +220,42 @@ def test_an_object_replaced_during_a_read_fails_instead_of_mixing_two_files(
         with pytest.raises(flm_core.RemoteError, match=f"s3://{bucket}/{key}"):
             while stream.read(MB):
                 pass
+
+
+def test_a_process_killed_mid_upload_leaves_the_previous_object(
+    s3: Any, bucket: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import signal
+    import time
+
+    monkeypatch.syspath_prepend(str(FAKEDIST))
+    monkeypatch.setenv("FLM_DISABLE_PLUGINS", "broken")
+    fake = importlib.import_module("flm_fake_plugin")
+    url, options = f"s3://{bucket}/m.flm", s3.options()
+    flm_core.dump(fake.FakeModel(b"previous"), url, storage_options=options)
+    before = _objects(s3, bucket)
+    child = textwrap.dedent(f"""
+        import os, flm_core, flm_fake_plugin
+        model = flm_fake_plugin.FakeModel(os.urandom(1 << 20) * 200)
+        flm_core.dump(model, {url!r}, compression="none", storage_options={options!r})
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FAKEDIST), *sys.path])}
+    client = s3.client()
+
+    def parts_sent() -> bool:
+        uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        return bool(uploads) and bool(client.list_parts(
+            Bucket=bucket, Key="m.flm", UploadId=uploads[0]["UploadId"]).get("Parts"))
+
+    proc = subprocess.Popen([sys.executable, "-c", child], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not parts_sent():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert _objects(s3, bucket) == before  # the parts sent are invisible until completed
+    with flm_core.load(url, storage_options=options) as artifact:
+        assert artifact.model.data == b"previous"
