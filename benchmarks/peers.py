@@ -17,7 +17,7 @@ from benchmarks.workloads import Workload, example_inputs, torch_skeleton
 
 FLM_CODECS = ("zstd", "zlib", "bz2", "lzma", "none")
 FLAMA_CODECS = ("zstd", "zlib", "bz2", "lzma")
-_FRAMEWORK_MODULES = {"sklearn": ("sklearn",), "torch": ("torch",), "keras": ("keras",)}
+FRAMEWORK_MODULES = {"sklearn": ("sklearn",), "torch": ("torch",), "keras": ("keras",)}
 
 class _Hide:
     """An import hook that makes some top-level packages look uninstalled."""
@@ -43,6 +43,12 @@ class Method:
 
     def setup(self, w: Workload) -> None:
         import importlib
+
+        self.hide_unused(w)
+        for module in (*FRAMEWORK_MODULES[w.framework], *self.imports):
+            importlib.import_module(module)
+
+    def hide_unused(self, w: Workload) -> None:
         import sys
 
         if self.family == "flama" and w.framework == "sklearn":
@@ -51,8 +57,6 @@ class Method:
             # timed changes: only start-up gets shorter. (torch and keras probe each other
             # with find_spec, so their runs keep everything.)
             sys.meta_path.insert(0, _Hide({"torch", "tensorflow", "keras"}))
-        for module in (*_FRAMEWORK_MODULES[w.framework], *self.imports):
-            importlib.import_module(module)
 
     def file_bytes(self, path: str) -> int:
         return os.path.getsize(path)

@@ -67,5 +67,9 @@ def import_repeats(full: bool) -> int:
     return 30 if full else 15
 
 
+def first_call_repeats(full: bool) -> int:
+    return 15 if full else 9
+
+
 def read_meta_inner() -> int:
     return 50

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,29 @@ def read_meta_table(results: dict[str, Any]) -> list[str]:
                      str(len(entry["runs"]))])
     return _table(["model", "flm-zstd file", "read_meta (1st call)", "read_meta (warm)", "n"],
                   rows)
+
+
+def first_call_table(results: dict[str, Any]) -> list[str]:
+    from benchmarks.first_call import OPS, medians
+
+    found = results.get("first_call")
+    if not found:
+        return []
+    rows = []
+    for method in found["methods"]:
+        for op in OPS:
+            m = medians(found, method, op)
+            assert m is not None
+            rows.append([method, op, fmt_time(m[0]), fmt_time(m[1]), fmt_time(sum(m)),
+                         str(found["reps"])])
+    return ["## First call in a fresh process (tiny-sklearn)", "",
+            "What a CLI call or a serverless cold start pays: `python -m benchmarks.first_call`. "
+            "Each figure is the median over fresh processes that import sklearn and restore the "
+            "model first (not timed), then time the library's import and its first call; FLM "
+            "and flama alternate. FLM's import is lazy, so its deferred imports and plugin "
+            f"discovery land in the first call. `python -c pass`: "
+            f"{fmt_time(statistics.median(found['startup']))}.", "",
+            *_table(["method", "op", "import", "first call", "both", "n"], rows)]
 
 
 def _scaling(results: dict[str, Any]) -> list[tuple[float, str]]:
@@ -196,6 +220,7 @@ def markdown(results: dict[str, Any], images: list[Path]) -> str:
               "flama zstd at 20.5 KB / dump 2.2 ms / load 1.0 ms; an earlier run on this "
               "machine gave 16.7 KB / 3.0 ms / 0.8 ms.", ""]
     lines += tiny_table(results)
+    lines += first_call_table(results)
     lines += ["## Medium models", "", "Baseline: pickle (sklearn), model.save (keras).", ""]
     lines += big_table(results, ["medium-sklearn", "medium-keras"],
                        {"medium-sklearn": "pickle", "medium-keras": "keras"})

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import measure, peers, plan, report
+from benchmarks import first_call, measure, peers, plan, report
 from benchmarks.workloads import WORKLOADS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -175,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _log("import flm_core time")
         res["import"] = measure.import_time(sys.executable, plan.import_repeats(full))
+        if not args.only or "tiny-sklearn" in args.only.split(","):
+            _log("first call in a fresh process (tiny-sklearn)")
+            res["first_call"] = first_call.measure_all(runner.pythons, work,
+                                                       plan.first_call_repeats(full))
         for case in plan.cases(full):
             if args.only and case.workload not in args.only.split(","):
                 continue

@@ -174,6 +174,17 @@ def test_a_closed_pipe_ends_quietly(toy: Any, tmp_path: Path) -> None:
     assert proc.wait(timeout=60) == 1
 
 
+def test_output_that_fits_a_pipe_reaches_head_whole(small_file: Path) -> None:
+    """One write per output: `| head` under `set -o pipefail` (as the docs' tests run
+    their blocks) cannot see flm fail."""
+    for _ in range(5):
+        out = subprocess.run(["bash", "-euo", "pipefail", "-c",
+                              f"{sys.executable} -m flm_core inspect {small_file} | head -1"],
+                             capture_output=True, text=True, timeout=60)
+        assert (out.returncode, out.stderr) == (0, "")
+        assert out.stdout.startswith("file ")
+
+
 def test_version_from_every_entry_point() -> None:
     version = importlib.metadata.version("flm-core")
     assert flm_core.__version__ == version

@@ -18,6 +18,20 @@ from flm_core.errors import FLMError
 from flm_core.progress import ProgressCallback, stream_size
 
 
+def _emit(text: str) -> None:
+    """``text`` and a newline in one write, flushed: output that fits a pipe's buffer is
+    delivered whole before ``| head`` can close it. Under ``python -u`` stdout's binary
+    layer is raw and may write part of the data: the rest is written until it all is."""
+    if not text:
+        return
+    sys.stdout.flush()
+    data = memoryview((text + "\n").encode(sys.stdout.encoding or "utf-8", "replace"))
+    while data:
+        written = sys.stdout.buffer.write(data)
+        data = data[len(data) if written is None else written :]
+    sys.stdout.buffer.flush()
+
+
 class FileError(Exception):
     """An error about one file: ``main`` prints ``flm: error: FILE: message``."""
 
@@ -91,9 +105,9 @@ def inspect(args: argparse.Namespace) -> int:
     with _input(args.file, args.progress, buffering=0, bar=args.verify) as (stream, bar, size):
         meta = verify(stream, progress=bar) if args.verify else read_meta(stream)
     if args.json:
-        print(json.dumps(meta.to_dict(), indent=2, ensure_ascii=False))
+        _emit(json.dumps(meta.to_dict(), indent=2, ensure_ascii=False))
     else:
-        print(render(meta, display_name(args.file), size))
+        _emit(render(meta, display_name(args.file), size))
     return 0
 
 
@@ -110,9 +124,8 @@ def verify(args: argparse.Namespace) -> int:
             failed += 1
             continue
         sections = meta.format.sections
-        print(f"ok: {display_name(name)}: {meta.framework.lib} {meta.model.obj}, "
+        _emit(f"ok: {display_name(name)}: {meta.framework.lib} {meta.model.obj}, "
               f"{plural(len(sections), 'section')}, model sha256 {meta.model_digest}")
-        sys.stdout.flush()  # a verdict per file as it comes, also into a pipe
     if failed and len(args.files) > 1:
         print(f"flm: {failed} of {len(args.files)} files failed", file=sys.stderr)
     return 1 if failed else 0
@@ -124,8 +137,7 @@ def extract(args: argparse.Namespace) -> int:
     with _input(args.file, args.progress) as (stream, bar, _):
         paths = extract_file(stream, Path(args.directory), model=args.model, force=args.force,
                              progress=bar)
-    for path in paths:
-        print(path)
+    _emit("\n".join(map(str, paths)))
     return 0
 
 
@@ -147,5 +159,5 @@ def plugins(args: argparse.Namespace) -> int:
     from flm_core.cli.listing import listing, render_listing
 
     found = listing()
-    print(json.dumps(found, indent=2) if args.json else render_listing(found))
+    _emit(json.dumps(found, indent=2) if args.json else render_listing(found))
     return 0
