@@ -262,6 +262,10 @@ def test_no_subcommand_imports_a_framework_or_a_bar_when_piped(
     modules = eval(proc.stderr.strip().splitlines()[-1])
     heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY)
     assert not heavy, f"flm {' '.join(command)} imported {heavy}"
+    if command[0] != "plugins":  # files need the core alone: no plugin, not even pluggy
+        plugins = sorted(m for m in modules if m.startswith(("flm_", "pluggy"))
+                         and not m.startswith("flm_core"))
+        assert not plugins, f"flm {' '.join(command)} imported {plugins}"
 
 
 def test_building_the_parser_imports_nothing_but_argparse() -> None:
