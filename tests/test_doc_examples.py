@@ -17,7 +17,6 @@ A block preceded by ``<!-- skip-test: why -->`` is skipped with that reason, vis
 from __future__ import annotations
 
 import ast
-import contextlib
 import importlib.util
 import json
 import os
@@ -40,6 +39,9 @@ TITLE = re.compile(r'title="(?P<title>[^"]+)"')
 # A block importing one of these frameworks needs the FLM plugin for it too.
 PLUGIN_OF = {"sklearn": "flm_sklearn", "torch": "flm_torch", "tensorflow": "flm_tensorflow",
              "keras": "flm_tensorflow"}
+# Modules a session must have, comma-separated (all_plugins: the frameworks), so that a block
+# needing them fails there instead of being skipped: every block runs somewhere in CI.
+REQUIRE_ENV = "FLM_DOC_EXAMPLES_REQUIRE"
 # Pages whose blocks use a plugin they never import.
 PAGE_NEEDS = {ROOT / "docs" / "example-plugin" / "README.md": {"flm_polynomial"}}
 
@@ -105,11 +107,11 @@ def _missing(code: str, page: Path) -> list[str]:
 
 @dataclass
 class PageState:
-    """What the blocks of one page share: a namespace, a directory, how far they have run."""
+    """What the blocks of one page share: a namespace, a directory, what each block did."""
 
     workdir: Path
     namespace: dict[str, Any] = field(default_factory=lambda: {"__name__": "__doc__"})
-    done: int = 0
+    outcomes: dict[int, BaseException | None] = field(default_factory=dict)
     missing: str | None = None
 
 
@@ -132,6 +134,8 @@ def _run(block: Block, state: PageState) -> None:
         pytest.skip(f"an earlier block of this page needs {state.missing}")
     if block.lang == "python":
         missing = _missing(block.code, block.page)
+        required = set(os.environ.get(REQUIRE_ENV, "").split(",")) & set(missing)
+        assert not required, f"{block.id} needs {sorted(required)}, which {REQUIRE_ENV} requires"
         if missing:
             state.missing = ", ".join(missing)
             pytest.skip(f"needs {state.missing}, not installed in this session (nox -s "
@@ -173,14 +177,18 @@ def in_page_dir(tmp_path_factory: pytest.TempPathFactory,
 def test_block_runs(block: Block, in_page_dir: Any) -> None:
     state = in_page_dir(block.page)
     page = [b for b in BLOCKS if b.page == block.page and b.lang != "text"]
-    index = page.index(block)
-    while state.done < index:  # a block selected alone (-k) first runs those before it
-        earlier = page[state.done]
-        state.done += 1
-        with contextlib.suppress(pytest.skip.Exception):
-            _run(earlier, state)
-    state.done = index + 1
-    _run(block, state)
+    # Each block runs once, after every earlier block of its page, whatever order the tests
+    # run in (-k, pytest-randomly); its test reports what it did.
+    for index in range(page.index(block) + 1):
+        if index not in state.outcomes:
+            try:
+                _run(page[index], state)
+                state.outcomes[index] = None
+            except BaseException as exc:  # a skip too: the block's own test reports it
+                state.outcomes[index] = exc
+    outcome = state.outcomes[page.index(block)]
+    if outcome is not None:
+        raise outcome
 
 
 def test_every_fence_is_collected_and_has_a_known_language() -> None:
