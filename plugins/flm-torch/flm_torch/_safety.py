@@ -59,15 +59,22 @@ _GUARD_CALLS = frozenset({"max", "min", "abs", "int", "float",
                           "IsNonOverlappingAndDenseIndicator",
                           "cast_symbool_to_symint_guardless"})
 _GUARD_METHODS = frozenset({"size", "stride", "storage_offset", "dim", "numel"})
+_POWERS = frozenset({"PowByNatural", "FloatPow", "LShift", "Pow"})
+_MAX_EXPONENT = 64
+_INT64 = 1 << 63
 _ARITHMETIC = (ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.boolop, ast.operator,
                ast.unaryop, ast.cmpop, ast.Expression, ast.Load)
 
 
 def check_program(program: Any) -> None:
-    """Raise UnsafeModelError unless every call target, shape expression and guard of the
-    serialized ``program`` (parsed JSON) is on the allowlist."""
+    """Raise UnsafeModelError unless the serialized ``program`` (parsed JSON) matches the
+    positive schema of :mod:`flm_torch._schema` in every key and string, and every call
+    target, shape expression and guard is on the allowlist."""
+    from flm_torch._validate import check_program_schema  # it imports this module
+
     if not isinstance(program, dict):
         raise UnsafeModelError("the serialized program is not a JSON object")
+    check_program_schema(program)
     for kind, text in _strings_torch_evaluates(program):
         if kind == "target":
             check_target(text)
@@ -134,6 +141,8 @@ def check_sympy_expression(text: Any) -> None:
 
 
 def _sympy_node_ok(node: ast.AST) -> bool:
+    if not _bounded(node):
+        return False
     if isinstance(node, (*_ARITHMETIC, ast.keyword)):
         return True
     if isinstance(node, ast.Constant):
@@ -166,6 +175,8 @@ def check_guard(text: Any) -> None:
 
 
 def _guard_node_ok(node: ast.AST) -> bool:
+    if not _bounded(node):
+        return False
     if isinstance(node, (*_ARITHMETIC, ast.Subscript)):
         return True
     if isinstance(node, ast.Constant):
@@ -198,3 +209,22 @@ def _guard_call_ok(node: ast.Call) -> bool:
     if isinstance(func, ast.Name):
         return func.id in _GUARD_CALLS
     return isinstance(func, ast.Attribute) and _guard_attribute_ok(func)
+
+
+def _small_int(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Constant) and type(node.value) is int
+            and 0 <= node.value <= _MAX_EXPONENT)
+
+
+def _bounded(node: ast.AST) -> bool:
+    """Keep evaluation cheap: ``9**9**9`` or ``1 << 10**9`` is a few bytes of text that
+    sympy or Python would spend minutes and gigabytes on. Integers fit in int64, and a power
+    or a shift takes a literal exponent of at most 64."""
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return -_INT64 <= node.value < _INT64
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Pow, ast.LShift)):
+        return _small_int(node.right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
+            node.func.id in _POWERS):
+        return len(node.args) == 2 and _small_int(node.args[1])
+    return True
