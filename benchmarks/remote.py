@@ -188,6 +188,7 @@ def main() -> None:
     import boto3
     import fsspec
 
+    args.load = os.getloadavg()  # a shared machine: say how shared
     get_plugin_manager().register(Plugin())
     server, port = _server()
     local = Path(tempfile.mkdtemp()) / "model.flm"
@@ -260,7 +261,8 @@ def report(times: dict[str, list[float]], size: int, meta_bytes: float,
     lines = [
         f"Model: {args.size_mb} MB of float32 weights, zstd: {size / MB:.1f} MB object. "
         f"Medians of {args.runs} runs, moto's S3 server on loopback in its own process; "
-        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}.",
+        f"{os.cpu_count()} cores, Python {sys.version.split()[0]}; load average "
+        f"{args.load[0]:.1f} at the start, {os.getloadavg()[0]:.1f} at the end.",
         "",
         "| operation | median | runs |",
         "|---|---|---|",
