@@ -16,6 +16,7 @@ from flm_core.errors import (
     FLMWarning,
     FormatError,
     FrameworkVersionWarning,
+    LimitError,
     MetadataError,
     OptionError,
     PluginConflictError,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from flm_core.api import dump, load, read_meta, verify
     from flm_core.artifact import ModelArtifact
     from flm_core.hookspecs import hookimpl
+    from flm_core.limits import Limits
     from flm_core.meta import (
         FormatInfo,
         FrameworkInfo,
@@ -49,6 +51,7 @@ _LAZY = {
     "verify": "flm_core.api",
     "ModelArtifact": "flm_core.artifact",
     "hookimpl": "flm_core.hookspecs",
+    "Limits": "flm_core.limits",
     "FormatInfo": "flm_core.meta",
     "FrameworkInfo": "flm_core.meta",
     "Metadata": "flm_core.meta",
@@ -88,6 +91,8 @@ __all__ = [
     "FormatInfo",
     "FrameworkInfo",
     "FrameworkVersionWarning",
+    "LimitError",
+    "Limits",
     "Metadata",
     "MetadataError",
     "ModelArtifact",

@@ -35,6 +35,7 @@ from flm_core.errors import (
     MetadataError,
     OptionError,
 )
+from flm_core.limits import Budget, Limits
 from flm_core.meta import (
     FORMAT_VERSION,
     FormatInfo,
@@ -246,6 +247,7 @@ def load(
     storage_options: Mapping[str, Any] | None = None,
     cache_dir: PathLike | None = None,
     progress: ProgressCallback | None = None,
+    limits: Limits | None = None,
     **plugin_options: Any,
 ) -> ModelArtifact:
     """Read a file written by :func:`dump` (a path, a binary stream or a URL) and rebuild
@@ -261,21 +263,23 @@ def load(
     :param cache_dir: for a URL: keep a local copy there, keyed by the file's digest, and
         use it while the remote file is unchanged; every section digest is checked on use.
     :param progress: ``progress(done, total)``, bytes read (see :mod:`flm_core.progress`).
+    :param limits: what reading the file may cost at most (:class:`flm_core.Limits`; the
+        defaults admit any real model up to a terabyte).
     """
     if cache_dir is not None and _is_url(path):
         return _load_cached(str(path), storage_options or {}, cache_dir, artifacts_dir,
-                            plugin_options, progress)
-    return _load(path, storage_options, artifacts_dir, plugin_options, False, progress)
+                            plugin_options, progress, limits)
+    return _load(path, storage_options, artifacts_dir, plugin_options, limits, progress)
 
 
 def _load_cached(url: str, storage_options: Mapping[str, Any], cache_dir: PathLike,
                  artifacts_dir: PathLike | None, options: Mapping[str, Any],
-                 progress: ProgressCallback | None) -> ModelArtifact:
+                 progress: ProgressCallback | None, limits: Limits | None) -> ModelArtifact:
     remote = _remote()
     while True:
         entry, hit = remote.cached_copy(url, storage_options, cache_dir)
         try:
-            return _load(entry, None, artifacts_dir, options, True, progress)
+            return _load(entry, None, artifacts_dir, options, limits, progress)
         except FormatError:  # ChecksumError included: altered on disk, never used
             remote.evict(entry)
             if not hit:
@@ -284,20 +288,22 @@ def _load_cached(url: str, storage_options: Mapping[str, Any], cache_dir: PathLi
 
 def _load(path: Target, storage_options: Mapping[str, Any] | None,
           artifacts_dir: PathLike | None, plugin_options: Mapping[str, Any],
-          digest: bool, progress: ProgressCallback | None) -> ModelArtifact:
+          limits: Limits | None, progress: ProgressCallback | None) -> ModelArtifact:
     registry = _registry()
     with _reading(path, storage_options=storage_options) as stream:
-        source = Source(stream, on_read=reporter(progress, stream_size(stream)))
+        source = Source(stream, on_read=reporter(progress, stream_size(stream)),
+                        budget=Budget(limits))
         meta = read_head(source)
         serializer = registry.serializer_named(meta.framework.lib, meta.plugin.distribution)
         _check_options(serializer, plugin_options, "load")
         _warn_version(meta, serializer)
         directory = ArtifactDir(artifacts_dir)
         try:
-            model, files, sections = _read_body(source, meta, registry, serializer, directory,
-                                                plugin_options, digest)
+            model, staged, sections = _read_body(source, meta, registry, serializer, directory,
+                                                 plugin_options)
+            files = directory.commit(staged)
         except BaseException:
-            directory.cleanup()
+            directory.abort()
             raise
     full = attrs.evolve(meta, format=attrs.evolve(meta.format, sections=sections))
     return ModelArtifact(model, full, files, directory=directory)
@@ -310,13 +316,13 @@ def _read_body(
     serializer: Serializer,
     directory: ArtifactDir,
     options: Mapping[str, Any],
-    digest: bool,
 ) -> tuple[Any, dict[str, Path], tuple[SectionInfo, ...]]:
     files: dict[str, Path] = {}
     models: list[Any] = []
     parsed = []
     pool, workers = _pool()
-    for section in iter_sections(source, registry.codec, pool, workers, digest=digest):
+    # every digest is recomputed: the trailer's claim is believed only once it matches
+    for section in iter_sections(source, registry.codec, pool, workers):
         if section.kind == "artifact":
             if section.name not in meta.format.artifacts or section.name in files:
                 raise FormatError(f"unexpected artifact section {section.name!r}")
@@ -347,16 +353,20 @@ def _unpack(reader: io.RawIOBase, target: Path) -> Path:
     return target
 
 
-def read_meta(path: Target, *, storage_options: Mapping[str, Any] | None = None) -> Metadata:
+def read_meta(path: Target, *, storage_options: Mapping[str, Any] | None = None,
+              limits: Limits | None = None) -> Metadata:
     """The file's metadata, sections included, without decompressing the model or importing
     any framework. On a seekable file this reads the head and the tail: a few KB, also from
-    a URL (by range requests)."""
+    a URL (by range requests).
+
+    The sections' sizes and digests are what the file claims: only :func:`load` and
+    :func:`verify` recompute them, and fail if they differ."""
     # buffering=0: a read-ahead buffer would read the model
     with _reading(path, buffering=0, storage_options=storage_options) as stream:
-        source = Source(stream)
+        source = Source(stream, budget=Budget(limits))
         meta = read_head(source)
         if stream.seekable():
-            sections = read_tail(stream)
+            sections = read_tail(stream, limits)
         else:
             for kind, _, name, _ in iter_section_headers(source):
                 skip_blocks(source, f"{kind} {name!r}")
@@ -365,7 +375,7 @@ def read_meta(path: Target, *, storage_options: Mapping[str, Any] | None = None)
 
 
 def verify(path: Target, *, storage_options: Mapping[str, Any] | None = None,
-           progress: ProgressCallback | None = None) -> Metadata:
+           progress: ProgressCallback | None = None, limits: Limits | None = None) -> Metadata:
     """Decode every section and check every checksum and digest, without any plugin.
 
     Needs only the codecs the file uses: plugins are searched only for a codec that is not
@@ -373,7 +383,8 @@ def verify(path: Target, *, storage_options: Mapping[str, Any] | None = None,
     the section and its offset in the file. ``progress(done, total)``: bytes read.
     """
     with _reading(path, storage_options=storage_options) as stream:
-        source = Source(stream, on_read=reporter(progress, stream_size(stream)))
+        source = Source(stream, on_read=reporter(progress, stream_size(stream)),
+                        budget=Budget(limits))
         meta = read_head(source)
         parsed = []
         pool, workers = _pool()

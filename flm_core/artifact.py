@@ -41,6 +41,9 @@ def _remove_tree(path: Path) -> None:
 class ArtifactDir:
     """Where ``load`` unpacks artifacts: the caller's directory, or a temporary one we own.
 
+    Into the caller's directory only once the whole file has verified: until then artifacts
+    wait in a private staging directory inside it (same filesystem, so moving them is a
+    rename), and a rejected file leaves nothing behind, not even a directory ``load`` made.
     Made on the first artifact: most files have none, and a directory to create and remove
     would cost a model-less load more than reading the model.
     """
@@ -48,16 +51,24 @@ class ArtifactDir:
     def __init__(self, directory: str | os.PathLike[str] | None) -> None:
         self._requested = directory
         self._path: Path | None = None
+        self._final: Path | None = None
+        self._made: list[Path] = []  # directories load created, deepest first
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
     def _make(self) -> Path:
-        if self._requested is not None:
-            path = Path(self._requested)
-            path.mkdir(parents=True, exist_ok=True)
-            return path
         import tempfile
 
-        path = Path(tempfile.mkdtemp(prefix="flm-artifacts-"))
+        if self._requested is not None:
+            final = Path(self._requested).absolute()
+            missing = final
+            while not missing.exists() and missing != missing.parent:
+                self._made.append(missing)
+                missing = missing.parent
+            final.mkdir(parents=True, exist_ok=True)
+            self._final = final
+            path = Path(tempfile.mkdtemp(prefix=".flm-staging-", dir=final))
+        else:
+            path = Path(tempfile.mkdtemp(prefix="flm-artifacts-"))
         self._finalizer = weakref.finalize(self, _remove_tree, path)
         return path
 
@@ -66,6 +77,26 @@ class ArtifactDir:
         if self._path is None:
             self._path = self._make()
         return self._path / name
+
+    def commit(self, staged: dict[str, Path]) -> dict[str, Path]:
+        """The file has verified: move staged artifacts into the caller's directory."""
+        if self._final is None:
+            return staged
+        placed = {}
+        for name, path in staged.items():
+            placed[name] = self._final / name
+            os.replace(path, placed[name])
+        self.cleanup()  # the now empty staging directory
+        return placed
+
+    def abort(self) -> None:
+        """The file was rejected: remove what was unpacked, and the directories load made."""
+        self.cleanup()
+        for made in self._made:
+            try:
+                made.rmdir()
+            except OSError:  # something else was put there meanwhile: not ours to remove
+                break
 
     def cleanup(self) -> None:
         if self._finalizer is not None:

@@ -52,6 +52,11 @@ class RemoteError(FLMError, OSError):
     object, credentials refused, network. The message names the URL without credentials."""
 
 
+class LimitError(FormatError):
+    """Reading the file would exceed a :class:`flm_core.Limits` bound: too big, too many
+    artifacts, too deeply nested, or expanding far more than its compressed bytes."""
+
+
 class FLMWarning(UserWarning):
     """Base class of flm_core warnings."""
 

@@ -110,6 +110,9 @@ class Metadata:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Metadata:
         """Build from :meth:`to_dict` output; malformed input raises :class:`FormatError`."""
+        from flm_core.schema import check_metadata
+
+        check_metadata(data)
         try:
             fmt = data["format"]
             return cls(

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flm_core.errors import ChecksumError, FormatError
+from flm_core.limits import Budget
 
 MAGIC = b"\x89FLM\r\n\x1a\n"
 END_MAGIC = b"\x1aFLMEND\n"
@@ -54,10 +55,12 @@ class Source:
     offset, also when reading starts mid-file (the tail). ``on_read(offset)`` is called after
     each read, for progress bars."""
 
-    def __init__(self, stream: Any, offset: int = 0, on_read: Progress | None = None) -> None:
+    def __init__(self, stream: Any, offset: int = 0, on_read: Progress | None = None,
+                 budget: Budget | None = None) -> None:
         self.stream = stream
         self.offset = offset
         self.on_read = on_read
+        self.budget = budget or Budget()  # what reading this file may still cost
         self._pushback = b""
 
     def peek(self, size: int) -> bytes:

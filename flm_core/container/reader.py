@@ -9,6 +9,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
+from flm_core import schema
 from flm_core.container.layout import (
     BLOCK,
     BLOCK_SLACK,
@@ -25,7 +26,8 @@ from flm_core.container.layout import (
     Source,
 )
 from flm_core.container.sections import SectionReader, read_section_header, section_info
-from flm_core.errors import ChecksumError, FormatError
+from flm_core.errors import ChecksumError, FormatError, LimitError
+from flm_core.limits import DEFAULT_LIMITS, Budget, Limits, check_depth
 from flm_core.meta import Metadata, SectionInfo
 from flm_core.records import Codec
 
@@ -33,11 +35,21 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
 
-def _json(data: bytes, what: str) -> Any:
+def _json(data: bytes, what: str, limits: Limits) -> Any:
     try:
-        return json.loads(data.decode("utf-8"))
+        value = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise FormatError(f"{what} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # nested past the interpreter's stack, far past max_depth
+        raise LimitError(f"{what} nests deeper than {limits.max_depth} levels") from exc
+    check_depth(value, limits.max_depth, what)
+    return value
+
+
+def _check_length(length: int, what: str, limits: Limits) -> None:
+    if length > min(MAX_METADATA, limits.max_metadata_bytes):
+        raise LimitError(f"{what} is {length} bytes, more than "
+                         f"{min(MAX_METADATA, limits.max_metadata_bytes)}")
 
 
 def read_head(source: Source) -> Metadata:
@@ -52,30 +64,30 @@ def read_head(source: Source) -> Metadata:
             f"FLM format version {version} is newer than this flm-core reads ({VERSION}); "
             "upgrade flm-core"
         )
-    if version < 1 or flags or meta_len > MAX_METADATA:
+    if version < 1 or flags:
         raise FormatError("malformed FLM header")
+    limits = source.budget.limits
+    _check_length(meta_len, "the metadata", limits)
     head = source.read(meta_len, "metadata")
     source.read_crc("metadata", head)
-    meta = Metadata.from_dict(_json(head, "metadata"))
+    meta = Metadata.from_dict(_json(head, "metadata", limits))
     if meta.format.version != version:
         raise FormatError("metadata format version disagrees with the header")
+    source.budget.check_artifact_count(len(meta.format.artifacts))
     return meta
 
 
-def _parse_trailer(body: bytes) -> tuple[SectionInfo, ...]:
-    data = _json(body, "trailer")
-    try:
-        return tuple(SectionInfo(**s) for s in data["sections"])
-    except (KeyError, TypeError) as exc:
-        raise FormatError(f"malformed trailer: {exc!r}") from exc
+def _parse_trailer(body: bytes, limits: Limits) -> tuple[SectionInfo, ...]:
+    data = _json(body, "trailer", limits)
+    schema.check_trailer(data)
+    return tuple(SectionInfo(**s) for s in data["sections"])
 
 
 def read_trailer(source: Source) -> tuple[SectionInfo, ...]:
     """The trailer and end record, read in sequence; the file must end right after."""
     tag = source.read(TRAILER.size, "trailer")
     _, length = TRAILER.unpack(tag)
-    if length > MAX_METADATA:
-        raise FormatError("malformed trailer length")
+    _check_length(length, "the trailer", source.budget.limits)
     body = source.read(length, "trailer")
     source.read_crc("trailer", tag, body)
     end_length, end_magic = END.unpack(source.read(END.size, "end record"))
@@ -83,11 +95,12 @@ def read_trailer(source: Source) -> tuple[SectionInfo, ...]:
         raise FormatError("malformed end record")
     if not source.at_eof():
         raise FormatError("unexpected bytes after the end record")
-    return _parse_trailer(body)
+    return _parse_trailer(body, source.budget.limits)
 
 
-def read_tail(stream: IO[bytes]) -> tuple[SectionInfo, ...]:
+def read_tail(stream: IO[bytes], limits: Limits | None = None) -> tuple[SectionInfo, ...]:
     """The trailer of a seekable stream, read from its end: constant time in the model size."""
+    limits = limits or DEFAULT_LIMITS
     size = stream.seek(0, os.SEEK_END)
     if size < END.size:
         raise FormatError("file is truncated: no end record")
@@ -96,17 +109,18 @@ def read_tail(stream: IO[bytes]) -> tuple[SectionInfo, ...]:
     if end_magic != END_MAGIC:
         raise FormatError("file is truncated or corrupt: bad end record")
     start = size - END.size - CRC.size - length - TRAILER.size
-    if length > MAX_METADATA or start < 0:
+    if start < 0:
         raise FormatError("malformed end record")
+    _check_length(length, "the trailer", limits)
     stream.seek(start)
-    source = Source(stream, offset=start)
+    source = Source(stream, offset=start, budget=Budget(limits))
     tag = source.read(TRAILER.size, "trailer")
     tag_name, tag_length = TRAILER.unpack(tag)
     body = source.read(length, "trailer")
     source.read_crc("trailer", tag, body)
     if tag_name != TRAILER_TAG or tag_length != length:
         raise FormatError("malformed trailer")
-    return _parse_trailer(body)
+    return _parse_trailer(body, limits)
 
 
 @attrs.define
@@ -141,7 +155,8 @@ def iter_sections(
     With ``digest=False`` the sha256 of each section is not computed (crc32s still are)."""
     for kind, codec_name, name, offset in iter_section_headers(source):
         reader = SectionReader(source, codec_for(codec_name), pool, workers,
-                               what=f"{kind} {name!r}" if name else kind, digest=digest)
+                               what=f"{kind} {name!r}" if name else kind, digest=digest,
+                               kind=kind)
         yield Section(kind, name, codec_name, offset, reader)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -166,8 +167,9 @@ class SectionReader(io.RawIOBase):
     """The read-only stream over a section's raw bytes; blocks are verified before use."""
 
     def __init__(self, source: Source, codec: Codec, pool: Executor | None, workers: int,
-                 what: str, digest: bool = True) -> None:
+                 what: str, digest: bool = True, kind: str = "model") -> None:
         self._source, self._codec, self._pool, self._what = source, codec, pool, what
+        self._kind = kind
         self._ahead = max(1, workers)
         self._queue: deque[Callable[[], Bytes] | tuple[Any, ...]] = deque()
         self._itemsizes: deque[int] = deque()
@@ -175,9 +177,11 @@ class SectionReader(io.RawIOBase):
         self._current: memoryview = memoryview(b"")
         self._pos = 0
         self._ended = False
-        # Block crc32s already guard integrity; the sha256 identifies content, and load skips
-        # it because on a 400 MB model it would cost more than decompressing.
+        # Block crc32s guard integrity; the sha256 proves the content is the one the trailer
+        # names. With a pool it runs on a thread of its own, block after block, overlapped
+        # with decoding and with the plugin reading.
         self._sha = hashlib.sha256() if digest else None
+        self._hashed: Any = None  # the last block's hashing future
         self.raw_size = self.stored_size = self.blocks = 0
 
     def readable(self) -> bool:
@@ -200,6 +204,7 @@ class SectionReader(io.RawIOBase):
         oversized = not 0 < raw_size <= MAX_BLOCK or stored_size > MAX_BLOCK + BLOCK_SLACK
         if oversized or not valid_filter or reserved:
             raise FormatError(f"malformed block header in {what}")
+        self._source.budget.charge(self._kind, raw_size, stored_size, what)  # before reading
         stored = self._source.read(stored_size, f"block of {self._what}")
         crc = self._source.read(CRC.size, f"block checksum of {self._what}")
         self.stored_size += stored_size
@@ -222,7 +227,10 @@ class SectionReader(io.RawIOBase):
         self.itemsize = self._itemsizes.popleft()
         raw = memoryview(_decode(*item) if isinstance(item, tuple) else item()).cast("B")
         if self._sha is not None:
-            self._sha.update(raw)
+            if self._pool is None:
+                self._sha.update(raw)
+            else:
+                self._hashed = _hasher().submit(self._sha.update, raw)
         self.raw_size += len(raw)
         self.blocks += 1
         self._current, self._pos = raw, 0
@@ -264,8 +272,24 @@ class SectionReader(io.RawIOBase):
         self._pos = len(self._current)
         while self._next_block():
             self._pos = len(self._current)
+        if self._hashed is not None:
+            self._hashed.result()  # one thread, in order: every earlier block is hashed too
         digest = self._sha.hexdigest() if self._sha is not None else ""
         return self.raw_size, self.stored_size, self.blocks, digest
+
+
+_hashers: list[Executor] = []
+_hasher_lock = threading.Lock()
+
+
+def _hasher() -> Executor:
+    """One thread for every reader's sha256: a digest's updates must run in block order."""
+    with _hasher_lock:
+        if not _hashers:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _hashers.append(ThreadPoolExecutor(1, thread_name_prefix="flm-sha256"))
+        return _hashers[0]
 
 
 def section_info(kind: str, name: str, codec: str, offset: int,
