@@ -77,8 +77,9 @@ def _advice(exc: BaseException, url: str) -> str:
         package = _BACKENDS.get(scheme, "the fsspec backend for " + scheme)
         return f"the {scheme}:// backend is not installed: pip install {package}"
     if isinstance(exc, FileNotFoundError):
-        what = "bucket" if "NoSuchBucket" in text or "bucket" in text.lower() else "object"
-        return f"no such {what} (or it is not visible with these credentials); check the URL"
+        bucket = "NoSuchBucket" in text or "bucket does not exist" in text.lower()
+        what = "bucket" if bucket else "object (or no such bucket)"
+        return f"no such {what}, or not visible with these credentials; check the URL"
     if isinstance(exc, PermissionError):
         return ("access denied: check the credentials (storage_options or the backend's "
                 "environment variables) and their permissions")

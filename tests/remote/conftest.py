@@ -59,7 +59,7 @@ class S3:
                             aws_access_key_id=self.key, aws_secret_access_key=self.secret)
 
     def bucket(self) -> str:
-        name = f"models-{uuid.uuid4().hex[:12]}"
+        name = f"bucket-{uuid.uuid4().hex[:12]}"  # "bucket" in a key's URL is no hint
         self.client().create_bucket(Bucket=name)
         return name
 
