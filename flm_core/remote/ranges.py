@@ -103,11 +103,11 @@ class RangeReader(io.RawIOBase):
     def _schedule(self) -> None:
         wanted = AHEAD if self._streak >= 2 else 1
         while len(self._queue) < wanted and self._next < self.size:
+            if self._streak:
+                self._step = min(4 * self._step, LARGEST)
             end = min(self.size, self._next + self._step)
             self._queue.append((self._next, end, _fetchers().submit(self._fetch, self._next, end)))
             self._next = end
-            if self._streak:
-                self._step = min(4 * self._step, LARGEST)
 
     def _drop(self) -> None:
         for _, _, future in self._queue:
