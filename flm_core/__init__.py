@@ -16,6 +16,7 @@ from flm_core.errors import (
     FLMWarning,
     FormatError,
     FrameworkVersionWarning,
+    InputError,
     LimitError,
     MetadataError,
     OptionError,
@@ -23,6 +24,7 @@ from flm_core.errors import (
     PluginError,
     PluginLoadWarning,
     PluginNotFoundError,
+    PredictionNotSupportedError,
     RemoteError,
     UnknownCodecError,
     UnsafeModelError,
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from flm_core.api import dump, load, read_meta, verify
     from flm_core.artifact import ModelArtifact
     from flm_core.hookspecs import hookimpl
+    from flm_core.inference import predict
     from flm_core.limits import Limits
     from flm_core.meta import (
         FormatInfo,
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
         SectionInfo,
     )
     from flm_core.records import Codec, Payload, Serializer
+    from flm_core.signature import Signature, TensorSpec
 
 _LAZY = {
     "dump": "flm_core.api",
@@ -51,6 +55,7 @@ _LAZY = {
     "verify": "flm_core.api",
     "ModelArtifact": "flm_core.artifact",
     "hookimpl": "flm_core.hookspecs",
+    "predict": "flm_core.inference",
     "Limits": "flm_core.limits",
     "FormatInfo": "flm_core.meta",
     "FrameworkInfo": "flm_core.meta",
@@ -61,6 +66,8 @@ _LAZY = {
     "Codec": "flm_core.records",
     "Payload": "flm_core.records",
     "Serializer": "flm_core.records",
+    "Signature": "flm_core.signature",
+    "TensorSpec": "flm_core.signature",
 }
 
 
@@ -91,6 +98,7 @@ __all__ = [
     "FormatInfo",
     "FrameworkInfo",
     "FrameworkVersionWarning",
+    "InputError",
     "LimitError",
     "Limits",
     "Metadata",
@@ -104,14 +112,18 @@ __all__ = [
     "PluginInfo",
     "PluginLoadWarning",
     "PluginNotFoundError",
+    "PredictionNotSupportedError",
     "RemoteError",
     "SectionInfo",
     "Serializer",
+    "Signature",
+    "TensorSpec",
     "UnknownCodecError",
     "UnsafeModelError",
     "dump",
     "hookimpl",
     "load",
+    "predict",
     "read_meta",
     "verify",
 ]

@@ -171,6 +171,7 @@ def dump(
     framework: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     progress: ProgressCallback | None = None,
+    input_example: Any = None,
     **plugin_options: Any,
 ) -> Metadata:
     """Write ``model``, its metadata and ``artifacts`` to ``path``: a path, a binary stream,
@@ -182,7 +183,9 @@ def dump(
     only when complete, so a failure never leaves a broken or clobbered file; an upload
     to a URL likewise becomes visible only when complete. ``storage_options`` go to fsspec
     (credentials, endpoint, region). ``progress(done, total)`` is called as bytes are
-    written (see :mod:`flm_core.progress`).
+    written (see :mod:`flm_core.progress`). ``input_example`` (a few rows: an array-like,
+    or ``{name: array-like}``) is stored in the signature, which it checks, or infers
+    where the plugin records none (see docs/serving.md).
 
     :return: the :class:`Metadata` written, with section sizes and the model digest.
     """
@@ -197,6 +200,11 @@ def dump(
         raise MetadataError(f"timestamp must be a datetime, not {type(timestamp).__name__}")
     uid = _model_id(model_id)  # bad input fails before an expensive export
     payload = serializer.dump(model, **plugin_options)
+    signature = payload.signature
+    if input_example is not None:
+        from flm_core.inference import example_signature
+
+        signature = example_signature(serializer, model, signature, input_example)
     meta = Metadata(
         id=uid,
         timestamp=timestamp or datetime.datetime.now(datetime.timezone.utc),
@@ -206,6 +214,7 @@ def dump(
             info=dict(payload.info),
             params=dict(params or {}),
             metrics=dict(metrics or {}),
+            signature=signature,
         ),
         plugin=PluginInfo(serializer.distribution, _distribution_version(serializer.distribution)),
         format=FormatInfo(version=FORMAT_VERSION, codec=codec.name, artifacts=list(files)),

@@ -67,3 +67,12 @@ class FrameworkVersionWarning(FLMWarning):
 
 class PluginLoadWarning(FLMWarning):
     """A plugin failed to import or register and was skipped."""
+
+
+class InputError(FLMError, ValueError):
+    """Inputs given to a model do not match its signature: a wrong number of features, a
+    wrong rank, a non-numeric value or a wrong dtype. The message says what was expected."""
+
+
+class PredictionNotSupportedError(PluginError):
+    """The model's plugin implements no ``predict``: it dumps and loads, but cannot serve."""

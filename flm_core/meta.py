@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from flm_core.errors import FormatError
+from flm_core.signature import Signature, as_signature
 
 FORMAT_VERSION = 1
 
@@ -32,12 +33,14 @@ class PluginInfo:
 
 @attrs.frozen
 class ModelInfo:
-    """``obj`` (the model's class), ``info`` (framework description), ``params``, ``metrics``."""
+    """``obj`` (the model's class), ``info`` (framework description), ``params``, ``metrics``,
+    and ``signature``: what the model takes and returns, or None where it is not known."""
 
     obj: str
     info: Mapping[str, Any] = attrs.field(factory=dict)
     params: Mapping[str, Any] = attrs.field(factory=dict)
     metrics: Mapping[str, Any] = attrs.field(factory=dict)
+    signature: Signature | None = attrs.field(default=None, converter=as_signature)
 
 
 @attrs.frozen
@@ -103,6 +106,10 @@ class Metadata:
 
     def to_dict(self) -> dict[str, Any]:
         data = attrs.asdict(self, recurse=True)
+        # absent rather than null: a file without a signature reads as it did before signatures
+        data["model"].pop("signature")
+        if self.model.signature is not None:
+            data["model"]["signature"] = self.model.signature.to_dict()
         data["id"] = str(self.id)
         data["timestamp"] = self.timestamp.isoformat()
         return data

@@ -8,6 +8,8 @@ from typing import Any
 
 import attrs
 
+from flm_core.signature import Signature
+
 
 @attrs.frozen
 class Payload:
@@ -19,12 +21,15 @@ class Payload:
     gets the byte-shuffle filter. A buffer must stay unchanged until ``write`` returns.
 
     ``info`` is a JSON-able description of the model (hyper-parameters, layer shapes, never
-    the weights); ``obj`` overrides the class name recorded in ``meta.model.obj``.
+    the weights); ``obj`` overrides the class name recorded in ``meta.model.obj``;
+    ``signature`` is what the model takes and returns, where the plugin can tell
+    (recorded as ``meta.model.signature``).
     """
 
     write: Callable[[io.RawIOBase], None]
     info: Mapping[str, Any] = attrs.field(factory=dict)
     obj: str | None = None
+    signature: Signature | None = None
 
 
 def _names(names: Iterable[str]) -> frozenset[str]:
@@ -50,6 +55,13 @@ class Serializer:
         from the file.
     :ivar dump_options: names of the keyword options ``dump`` accepts.
     :ivar load_options: names of the keyword options ``load`` accepts.
+    :ivar predict: ``predict(model, inputs, **options) -> outputs``, or None for a plugin
+        that cannot run inference (its files still dump and load; serving them says so).
+        ``inputs`` is a numpy array, or ``{name: array}`` for a model with several inputs,
+        already checked against the signature; ``outputs`` a numpy array or
+        ``{name: array}``. Import the framework inside, as ``load`` does.
+    :ivar predict_options: names of the keyword options ``predict`` accepts
+        (sklearn's ``method``).
     """
 
     name: str
@@ -60,6 +72,8 @@ class Serializer:
     load: Callable[..., Any]
     dump_options: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
     load_options: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
+    predict: Callable[..., Any] | None = None
+    predict_options: frozenset[str] = attrs.field(default=frozenset(), converter=_names)
 
 
 @attrs.frozen

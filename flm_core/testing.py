@@ -20,6 +20,10 @@ Subclass it in a plugin's tests and fill in the members::
 Override ``predict`` (default: ``model.predict(x)``) where needed, and ``reference`` where the
 serializer stores a transformed program (torch.export) rather than the model itself.
 
+Prediction through the plugin (``flm_core.predict``) is checked on ``predict_input()``
+(default: ``make_input()`` as a numpy array) with ``predict_options``; a plugin without
+``predict`` must say so with ``PredictionNotSupportedError``.
+
 Every comparison is bit for bit (``assert_bit_identical``): the round trip must not change a
 single weight, and the loaded model runs the very computation the reference runs, in the same
 process, so its outputs are identical too. Comparing two *different* computations (eager
@@ -74,6 +78,7 @@ class SerializerContract:
     distribution: str = ""
     dump_options: dict[str, Any] = {}  # noqa: RUF012 - read-only class defaults
     load_options: dict[str, Any] = {}  # noqa: RUF012
+    predict_options: dict[str, Any] = {}  # noqa: RUF012
 
     def make_model(self) -> Any:
         raise NotImplementedError
@@ -83,6 +88,13 @@ class SerializerContract:
 
     def predict(self, model: Any, x: Any) -> Any:
         return model.predict(x)
+
+    def predict_input(self) -> Any:
+        """What ``flm_core.predict`` is given: ``make_input()`` as numpy (dense)."""
+        import numpy
+
+        x = self.make_input()
+        return numpy.asarray(x.toarray() if hasattr(x, "toarray") else x)
 
     def weights(self, model: Any) -> Mapping[str, Any]:
         """Every learned number of ``model`` by name: arrays, scalars or bytes."""
@@ -204,6 +216,58 @@ class SerializerContract:
 
     def test_verify_accepts_the_file_without_loading_the_model(self, dumped: Path) -> None:
         assert flm_core.verify(dumped).model_digest == flm_core.read_meta(dumped).model_digest
+
+    def test_signature_reads_back_as_written(self, model: Any, tmp_path: Path) -> None:
+        written = flm_core.dump(model, tmp_path / "model.flm", **self.dump_options)
+        signature = flm_core.read_meta(tmp_path / "model.flm").model.signature
+        assert signature == written.model.signature
+        if signature is not None:
+            assert type(signature).from_dict(signature.to_dict()) == signature
+
+    def test_predict_through_the_plugin_matches_the_reference(
+        self, model: Any, dumped: Path
+    ) -> None:
+        from flm_core.inference import Predictor
+
+        with self._load(dumped) as loaded:
+            predictor = Predictor.from_artifact(loaded)
+            if not predictor.can_predict:
+                with pytest.raises(flm_core.PredictionNotSupportedError):
+                    predictor(self.predict_input(), **self.predict_options)
+                return
+            actual = predictor(self.predict_input(), **self.predict_options)
+        want = predictor.serializer.predict
+        assert want is not None
+        checked = predictor.check(self.predict_input())
+        assert_bit_identical(want(self.reference(model), checked, **self.predict_options),
+                             actual)
+
+    def test_predict_rejects_inputs_that_do_not_fit_the_signature(self, dumped: Path) -> None:
+        import numpy
+
+        with self._load(dumped) as loaded:
+            signature = loaded.meta.model.signature
+            if signature is None or len(signature.inputs) != 1:
+                return  # any input goes (documented): nothing to reject
+            spec = signature.inputs[0]
+            x = numpy.asarray(self.predict_input())
+            with pytest.raises(flm_core.InputError):
+                flm_core.predict(loaded, x[..., None], **self.predict_options)  # rank
+            if spec.shape and spec.shape[-1] > 0 and x.ndim:
+                wider = numpy.concatenate([x, x[..., :1]], axis=-1)
+                with pytest.raises(flm_core.InputError, match="expected"):
+                    flm_core.predict(loaded, wider, **self.predict_options)  # features
+            if spec.dtype != "str":
+                with pytest.raises(flm_core.InputError, match="non-numeric"):
+                    flm_core.predict(loaded, numpy.full(x.shape, "x"), **self.predict_options)
+
+    def test_input_example_is_stored_and_checked(self, model: Any, tmp_path: Path) -> None:
+        example = self.predict_input()[:2]
+        written = flm_core.dump(model, tmp_path / "model.flm", input_example=example,
+                                **self.dump_options)
+        signature = written.model.signature
+        assert signature is not None and signature.example == example.tolist()
+        assert flm_core.read_meta(tmp_path / "model.flm").model.signature == signature
 
     @pytest.mark.parametrize("fraction", [0.0, 0.01, 0.3, 0.6, 0.9, 0.999])
     def test_load_rejects_a_flipped_byte(self, dumped: Path, fraction: float) -> None:

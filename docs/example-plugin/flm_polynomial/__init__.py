@@ -30,7 +30,14 @@ def dump(model: Any) -> flm_core.Payload:
         sink.write(header)
         sink.write(memoryview(coef))
 
-    return flm_core.Payload(write=write, info=json.loads(header))
+    # a polynomial maps each value of a 1-d batch to one value
+    signature = flm_core.Signature(inputs=[flm_core.TensorSpec("x", "float64", [-1])],
+                                   outputs=[flm_core.TensorSpec("y", "float64", [-1])])
+    return flm_core.Payload(write=write, info=json.loads(header), signature=signature)
+
+
+def predict(model: Any, inputs: Any) -> Any:
+    return model(inputs)
 
 
 def load(stream: io.BufferedIOBase, meta: flm_core.Metadata) -> Any:
@@ -69,7 +76,7 @@ def _decompress_ultra(data: bytes | memoryview, raw_size: int) -> bytes:
 def flm_serializers() -> Iterable[flm_core.Serializer]:
     return [flm_core.Serializer(name="polynomial", distribution="flm-polynomial",
                                 can_serialize=is_polynomial, framework_version=_numpy_version,
-                                dump=dump, load=load)]
+                                dump=dump, load=load, predict=predict)]
 
 
 @flm_core.hookimpl

@@ -9,10 +9,13 @@ rebuilds a model.
 from __future__ import annotations
 
 import sys
+from typing import Any
+
+import attrs
 
 import flm_core
-from flm_core import Serializer
-from flm_sklearn import payload
+from flm_core import Payload, Serializer
+from flm_sklearn import payload, predict
 
 __all__ = ["SERIALIZER", "can_serialize", "flm_serializers", "framework_version"]
 
@@ -34,14 +37,21 @@ def framework_version() -> str:
     return importlib.metadata.version("scikit-learn")  # raises an ImportError if missing
 
 
+def dump(model: Any) -> Payload:
+    """The payload, with the signature read from the fitted estimator."""
+    return attrs.evolve(payload.dump(model), signature=predict.signature(model))
+
+
 SERIALIZER = Serializer(
     name="sklearn",
     distribution="flm-sklearn",
     can_serialize=can_serialize,
     framework_version=framework_version,
-    dump=payload.dump,
+    dump=dump,
     load=payload.load,
     load_options={"trusted", "unsafe"},
+    predict=predict.predict,
+    predict_options={"method"},
 )
 
 

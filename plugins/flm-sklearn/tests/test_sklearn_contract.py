@@ -117,6 +117,8 @@ class TestPipelineContract(SklearnContract):
 class TestColumnTransformerContract(SklearnContract):
     """Categorical column 0 one-hot encoded, numeric columns 1-2 scaled (numpy indices)."""
 
+    predict_options = {"method": "transform"}  # noqa: RUF012 - a transformer: no predict
+
     @staticmethod
     def _data(seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)

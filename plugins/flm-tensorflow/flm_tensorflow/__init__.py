@@ -17,10 +17,15 @@ Load options (from the caller of ``flm_core.load`` only, never from the file):
 from __future__ import annotations
 
 import sys
+from typing import Any
+
+import attrs
 
 import flm_core
-from flm_core import Serializer
-from flm_tensorflow.saving import dump, load
+from flm_core import Payload, Serializer
+from flm_tensorflow import saving
+from flm_tensorflow.inference import predict
+from flm_tensorflow.saving import load
 from flm_tensorflow.versions import framework_version
 
 __all__ = ["can_serialize", "dump", "flm_serializers", "framework_version", "load"]
@@ -37,6 +42,13 @@ def can_serialize(obj: object) -> bool:
     return isinstance(model_class, type) and isinstance(obj, model_class)
 
 
+def dump(model: Any) -> Payload:
+    """The ``.keras`` payload, with the signature read from the model's inputs and outputs."""
+    from flm_tensorflow.inference import signature
+
+    return attrs.evolve(saving.dump(model), signature=signature(model))
+
+
 @flm_core.hookimpl
 def flm_serializers() -> list[Serializer]:
     """The ``tensorflow`` serializer: Keras 3 models in the native ``.keras`` format."""
@@ -49,5 +61,6 @@ def flm_serializers() -> list[Serializer]:
             dump=dump,
             load=load,
             load_options={"unsafe", "custom_objects", "compile"},
+            predict=predict,
         )
     ]

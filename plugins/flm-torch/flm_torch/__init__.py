@@ -11,6 +11,8 @@ import io
 import sys
 from typing import Any
 
+import attrs
+
 import flm_core
 from flm_core import Payload, Serializer
 from flm_torch.errors import ExampleInputsError, TorchExportError
@@ -44,9 +46,10 @@ def dump(model: Any, *, example_inputs: Any = None, dynamic_shapes: Any = None) 
     :param dynamic_shapes: passed to ``torch.export.export``. By default dim 0 of each
         tensor input is dynamic where the model allows it.
     """
-    from flm_torch import _dump
+    from flm_torch import _dump, _predict
 
-    return _dump.dump(model, example_inputs=example_inputs, dynamic_shapes=dynamic_shapes)
+    payload = _dump.dump(model, example_inputs=example_inputs, dynamic_shapes=dynamic_shapes)
+    return attrs.evolve(payload, signature=_predict.signature(model, payload.info))
 
 
 def load(stream: io.BufferedIOBase, meta: flm_core.Metadata) -> Any:
@@ -54,6 +57,13 @@ def load(stream: io.BufferedIOBase, meta: flm_core.Metadata) -> Any:
     from flm_torch import _load
 
     return _load.load(stream, meta)
+
+
+def predict(model: Any, inputs: Any) -> Any:
+    """Run the loaded program under ``torch.inference_mode()`` on numpy inputs."""
+    from flm_torch import _predict
+
+    return _predict.predict(model, inputs)
 
 
 @flm_core.hookimpl
@@ -67,5 +77,6 @@ def flm_serializers() -> list[Serializer]:
             dump=dump,
             load=load,
             dump_options={"example_inputs", "dynamic_shapes"},
+            predict=predict,
         )
     ]
