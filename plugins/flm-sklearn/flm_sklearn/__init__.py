@@ -37,9 +37,10 @@ def framework_version() -> str:
     return importlib.metadata.version("scikit-learn")  # raises an ImportError if missing
 
 
-def dump(model: Any) -> Payload:
+def dump(model: Any, *, unsafe_pickle: bool = False) -> Payload:
     """The payload, with the signature read from the fitted estimator."""
-    return attrs.evolve(payload.dump(model), signature=predict.signature(model))
+    written = payload.dump(model, unsafe_pickle=unsafe_pickle)
+    return attrs.evolve(written, signature=predict.signature(model))
 
 
 SERIALIZER = Serializer(
@@ -49,6 +50,7 @@ SERIALIZER = Serializer(
     framework_version=framework_version,
     dump=dump,
     load=payload.load,
+    dump_options={"unsafe_pickle"},
     load_options={"trusted", "unsafe"},
     predict=predict.predict,
     predict_options={"method"},

@@ -1,127 +1,76 @@
-"""The sklearn payload: a pickle (protocol 5) with its large arrays as out-of-band buffers.
+"""The sklearn payload framing, little-endian::
 
-Layout, little-endian::
+    magic "FSKL" | version u16 | reserved u16 | first size u64 | second size u64
 
-    magic "FSKL" | version u16 | reserved u16 | pickle size u64 | buffer count u64
-    buffer sizes: count x u64
-    pickle bytes
-    buffer bytes, one after another
+Version 2, the default: the first size is the JSON manifest's (schema.py), the second the
+data region's, where every numeric array lies at a 16-byte aligned offset. Arrays come back
+as numpy views of the region, written from the estimator's own memory.
 
-Buffers are written straight from the estimator's arrays (no copy) with their itemsize, so
-the core byte-shuffles float and int data before compressing it.
+Version 1: a protocol-5 pickle with out-of-band buffers (first size: the pickle, second: the
+buffer count, then one u64 size per buffer). flm-sklearn 0.1 wrote it for every model; now
+only ``dump(..., unsafe_pickle=True)`` does, and only ``load(..., unsafe=True)`` reads it.
 """
 
 from __future__ import annotations
 
-import copy
 import io
-import pickle
+import json
 import struct
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
-from flm_core import FormatError, Metadata, OptionError, Payload
+from flm_core import FLMError, FormatError, Metadata, OptionError, Payload, UnsafeModelError
+from flm_sklearn import schema
 from flm_sklearn.params import describe_params
-from flm_sklearn.safety import RestrictedUnpickler, trusted_names
 
 MAGIC = b"FSKL"
-VERSION = 1
+DATA_VERSION = 2
+PICKLE_VERSION = 1
+VERSION = DATA_VERSION
 HEADER = struct.Struct("<4sHHQQ")
 SIZE = struct.Struct("<Q")
+FORMAT = "flm-sklearn/2"
+PAYLOAD_INFO_KEY = "flm_sklearn.payload"  # meta.model.info records a pickled payload
 # What a file may make us allocate ahead of the bytes actually arriving: a header that lies
 # about sizes then costs at most this much beyond the data it really holds.
 GROW_STEP = 64 * 1024 * 1024
-_CAST: dict[int, Literal["H", "I", "Q"]] = {2: "H", 4: "I", 8: "Q"}
+_PAD = bytes(schema.ALIGN)
 
 
-def _buffer_view(buffer: pickle.PickleBuffer) -> memoryview:
-    """The buffer's bytes in memory order, keeping its itemsize for the shuffle filter."""
-    itemsize = memoryview(buffer).itemsize
-    try:
-        raw = buffer.raw()
-    except BufferError:  # neither C- nor F-contiguous: pickle would copy it too
-        return memoryview(memoryview(buffer).tobytes())
-    if itemsize in _CAST and raw.nbytes % itemsize == 0:
-        return raw.cast(_CAST[itemsize])
-    return raw
+def dump(model: Any, *, unsafe_pickle: bool = False) -> Payload:
+    """The model as data (JSON tree + buffers), or as a pickle when the caller opts in."""
+    if not isinstance(unsafe_pickle, bool):
+        raise OptionError(
+            f"sklearn dump: unsafe_pickle must be True or False, not {unsafe_pickle!r}")
+    cls = type(model)
+    obj = f"{cls.__module__}.{cls.__qualname__}"
+    info = describe_params(model)
+    if unsafe_pickle:
+        from flm_sklearn import legacy
 
+        return Payload(write=legacy.writer(model), info={**info, PAYLOAD_INFO_KEY: "pickle"},
+                       obj=obj)
+    from flm_sklearn.encode import Encoder
 
-def _scalar_reduce(value: Any) -> tuple[type, tuple[Any]]:
-    return type(value), (value.item(),)
-
-
-class _ScalarList(list):  # type: ignore[type-arg]
-    """Marks, in a shallow copy of the estimator, a list of same-typed numpy scalars."""
-
-    __slots__ = ()
-
-
-def _scalar_list_reduce(values: list[Any]) -> tuple[type, tuple[Any]]:
-    import numpy
-
-    # list(array) gives back the same scalars of the same type, from one out-of-band buffer
-    return list, (numpy.array(values, dtype=type(values[0])),)
-
-
-def _compact(model: Any) -> Any:
-    """The estimator, or a shallow copy of it whose long lists of numpy scalars (an MLP's
-    ``loss_curve_``: 1,400 of them for the seed's XOR model) pickle as one array each."""
-    import numpy
-
-    state = getattr(model, "__dict__", None)
-    if not isinstance(state, dict):
-        return model
-    kinds = (numpy.float64, numpy.float32, numpy.int64, numpy.int32)
-    lists = {
-        name: value for name, value in state.items()
-        if type(value) is list and len(value) >= 16 and type(value[0]) in kinds
-        and all(type(item) is type(value[0]) for item in value)
-    }
-    if not lists:
-        return model
-    clone = copy.copy(model)
-    for name, value in lists.items():
-        clone.__dict__[name] = _ScalarList(value)
-    return clone
-
-
-def _dispatch_table() -> dict[type, Any]:
-    """numpy scalars pickle through numpy's generic reducer (a dtype and a byte string each):
-    fitted estimators hold thousands of them (``MLPClassifier.loss_curve_``), which made them
-    most of a small model's pickle time and size. ``float64(x.item())`` rebuilds them exactly."""
-    import copyreg
-
-    import numpy
-
-    table = dict(copyreg.dispatch_table)
-    for scalar in (numpy.float64, numpy.float32, numpy.int64, numpy.int32, numpy.bool_):
-        table[scalar] = _scalar_reduce
-    table[_ScalarList] = _scalar_list_reduce
-    return table
-
-
-def dump(model: Any) -> Payload:
-    buffers: list[pickle.PickleBuffer] = []
-    out = io.BytesIO()
-    pickler = pickle.Pickler(out, protocol=5, buffer_callback=buffers.append)
-    pickler.dispatch_table = _dispatch_table()
-    pickler.dump(_compact(model))
-    data = out.getbuffer()
-    views = [_buffer_view(b) for b in buffers]
+    encoder = Encoder()
+    root = encoder.encode(model)
+    manifest = json.dumps({"format": FORMAT, "root": root}, separators=(",", ":"),
+                          allow_nan=False).encode()
+    buffers, size = encoder.buffers, encoder.size
 
     def write(sink: io.RawIOBase) -> None:
-        sink.write(HEADER.pack(MAGIC, VERSION, 0, len(data), len(views)))
-        sink.write(b"".join(SIZE.pack(v.nbytes) for v in views))
-        sink.write(data)
-        for view in views:
+        sink.write(HEADER.pack(MAGIC, DATA_VERSION, 0, len(manifest), size))
+        sink.write(manifest)
+        position = 0
+        for offset, view in buffers:
+            if offset > position:
+                sink.write(_PAD[: offset - position])
             sink.write(view)
+            position = offset + view.nbytes
+        if size > position:
+            sink.write(_PAD[: size - position])
 
-    cls = type(model)
-    return Payload(
-        write=write,
-        info=describe_params(model),
-        obj=f"{cls.__module__}.{cls.__qualname__}",
-    )
+    return Payload(write=write, info=info, obj=obj)
 
 
 def _fill(stream: io.BufferedIOBase, buffer: bytearray, start: int, what: str) -> None:
@@ -153,33 +102,55 @@ def load(
     trusted: Iterable[Any] = (),
     unsafe: bool = False,
 ) -> Any:
-    """Rebuild the model; only allowlisted globals unless the caller trusts more."""
+    """Rebuild the model: every failure is an FLMError (FormatError, UnsafeModelError)."""
     if not isinstance(unsafe, bool):
         raise OptionError(f"sklearn load: unsafe must be True or False, not {unsafe!r}")
-    names = trusted_names(trusted)
-    magic, version, reserved, pickle_size, count = HEADER.unpack(
-        read_exact(stream, HEADER.size, "header")
-    )
-    if magic != MAGIC or version != VERSION or reserved:
+    names = schema.trusted_names(trusted)
+    magic, version, reserved, first, second = HEADER.unpack(
+        read_exact(stream, HEADER.size, "header"))
+    if magic != MAGIC or version not in (DATA_VERSION, PICKLE_VERSION) or reserved:
         raise FormatError(
-            f"not a sklearn payload this plugin reads (magic {magic!r}, version {version})"
-        )
-    sizes = [s for (s,) in SIZE.iter_unpack(read_exact(stream, count * SIZE.size, "sizes"))]
-    data = read_exact(stream, pickle_size, "pickle")
-    buffers = [read_exact(stream, size, f"buffer {i}") for i, size in enumerate(sizes)]
-    if stream.read(1):
-        raise FormatError("the sklearn payload has bytes after its last buffer")
+            f"not a sklearn payload this plugin reads (magic {magic!r}, version {version})")
+    if version == PICKLE_VERSION:
+        if not unsafe:
+            raise UnsafeModelError(
+                "this file holds a pickled sklearn payload (written by flm-sklearn 0.1, or "
+                "with unsafe_pickle=True): loading it can run any code the file chose. Load it "
+                "with flm_core.load(path, unsafe=True) only if you trust who wrote it; convert "
+                "it once with flm_core.dump(flm_core.load(path, unsafe=True).model, new_path)")
+        from flm_sklearn import legacy
 
-    file = io.BytesIO(data)
-    unpickler = (
-        pickle.Unpickler(file, buffers=buffers)
-        if unsafe
-        else RestrictedUnpickler(file, buffers=buffers, trusted=names)
-    )
+        return legacy.load(stream, first, second, read_exact)
+    if first > schema.MAX_MANIFEST:
+        raise FormatError(f"the sklearn manifest declares {first} bytes, over the "
+                          f"{schema.MAX_MANIFEST}-byte limit")
+    manifest = read_exact(stream, first, "manifest")
+    region = read_exact(stream, second, "data region")
+    if stream.read(1):
+        raise FormatError("the sklearn payload has bytes after its data region")
     try:
-        model = unpickler.load()
-    except (pickle.UnpicklingError, EOFError) as exc:
-        raise FormatError(f"the sklearn payload's pickle is malformed: {exc}") from exc
-    if file.tell() != len(data):
-        raise FormatError("the sklearn payload's pickle ends before its recorded size")
-    return model
+        return _build(manifest, region, names, unsafe)
+    except FLMError:
+        raise
+    except RecursionError as exc:
+        raise FormatError("the sklearn manifest is nested too deeply") from exc
+    except MemoryError as exc:
+        raise FormatError("the sklearn payload asks for more memory than is available") from exc
+    except Exception as exc:  # sklearn/numpy/scipy refusing the state: still a bad file
+        raise FormatError(f"the sklearn payload does not rebuild a model: "
+                          f"{type(exc).__name__}: {exc}"[:500]) from exc
+
+
+def _build(manifest: bytearray, region: bytearray, trusted: frozenset[str], unsafe: bool) -> Any:
+    from flm_sklearn.decode import Decoder
+
+    try:
+        document = json.loads(manifest)  # bytes: UTF-8 checked by json itself
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FormatError(f"the sklearn manifest is not JSON: {exc}"[:300]) from exc
+    if type(document) is not dict or set(document) != {"format", "root"}:
+        raise FormatError("the sklearn manifest is an object with format and root")
+    if document["format"] != FORMAT:
+        raise FormatError(f"unknown sklearn payload format {document['format']!r:.60}")
+    return Decoder(region, trusted, unsafe).decode(document["root"])
+
