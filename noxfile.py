@@ -212,6 +212,22 @@ def all_plugins(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11", tags=["ci"])
+def fuzz(session: nox.Session) -> None:
+    """Coverage-guided fuzzing (atheris) of the container, time-boxed: FLM_FUZZ_SECONDS (60).
+
+    Inputs that add coverage go to a scratch corpus; a crash is saved beside it and fails
+    the session (copy it into tests/fuzz/corpus/container/ once fixed)."""
+    install(session, "-e", ".[test]", "atheris>=2.3")
+    work = Path(tempfile.mkdtemp(prefix="flm-fuzz-"))
+    (work / "corpus").mkdir()
+    seconds = os.environ.get("FLM_FUZZ_SECONDS", "60")
+    session.log(f"fuzz corpus and findings: {work}")
+    session.run("python", "tests/fuzz/fuzz_container.py", f"-max_total_time={seconds}",
+                "-max_len=256", "-timeout=30", "-rss_limit_mb=3072", "-print_final_stats=1",
+                f"-artifact_prefix={work}/", str(work / "corpus"), "tests/fuzz/corpus/container")
+
+
+@nox.session(python="3.11", tags=["ci"])
 def example_plugin(session: nox.Session) -> None:
     """The third-party example under docs/: a framework and a codec with no change to the core."""
     install(session, "-e", ".[test]", "-e", "docs/example-plugin[test]")
