@@ -9,6 +9,7 @@ The same entry serves ``test_fuzz_container.py`` (hypothesis, every CI run) and
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import json
@@ -157,7 +158,7 @@ def mutate(parts: dict[str, Any], choose: Choices) -> dict[str, Any]:
         elif what == 2:
             parts["version"], parts["flags"] = choose.pick([1, 0, 2, 65535]), choose.int(3)
         elif sections and what in (3, 4, 5, 6):
-            tag, codec, name, blocks = choose.pick(sections)
+            _tag, _codec, _name, blocks = choose.pick(sections)
             block = choose.pick(blocks) if blocks else None
             if what == 3 and block is not None:
                 block[choose.pick([0, 0, 4])] = choose.pick(SIZES)
@@ -213,10 +214,8 @@ def run_one(data: bytes) -> None:
     register()
     hostile = build(mutate(seed_parts(), Choices(data)))
     for call in (flm_core.read_meta, flm_core.verify):
-        try:
+        with contextlib.suppress(flm_core.FLMError):
             call(io.BytesIO(hostile), limits=LIMITS)
-        except flm_core.FLMError:
-            pass
     target = tempfile.mkdtemp(prefix="flm-fuzz-")
     try:
         flm_core.load(io.BytesIO(hostile), artifacts_dir=target, limits=LIMITS).close()

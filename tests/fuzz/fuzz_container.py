@@ -26,7 +26,7 @@ with atheris.instrument_imports(include=["flm_core"]):
     import flm_core.meta
     import flm_core.schema  # noqa: F401 - imported to be instrumented
 
-from tests.fuzz.container_target import run_one  # noqa: E402
+from tests.fuzz.container_target import run_one
 
 
 def main() -> None:
