@@ -65,6 +65,8 @@ def fitted_state(obj: Any, path: str = "model", found: dict[str, Any] | None = N
         found[path] = (obj.start, obj.stop, obj.step)
     elif isinstance(obj, type):
         found[path] = f"{obj.__module__}.{obj.__qualname__}"
+    elif isinstance(obj, (set, frozenset)):
+        found[path] = sorted(obj, key=repr)
     elif isinstance(obj, (list, tuple)):
         found[f"{path}.len"] = len(obj)
         for index, item in enumerate(obj):
@@ -74,11 +76,10 @@ def fitted_state(obj: Any, path: str = "model", found: dict[str, Any] | None = N
             fitted_state(obj[key], f"{path}[{key!r}]", found)
     elif isinstance(obj, np.random.RandomState):
         fitted_state(obj.get_state(legacy=False), f"{path}.state", found)
-    elif type(obj).__module__.startswith("sklearn.") and hasattr(obj, "__reduce__") and not hasattr(
-        obj, "__dict__"
-    ):  # Cython objects (trees, loss functions): their pickled state
+    elif _from_sklearn(obj) and not hasattr(obj, "__dict__"):
+        # Cython objects (trees, loss functions): their pickled state
         fitted_state(obj.__reduce__()[1:], f"{path}.reduce", found)
-    elif type(obj).__module__.startswith("sklearn."):
+    elif _from_sklearn(obj):
         found[f"{path}.class"] = type(obj).__qualname__
         for key, value in sorted(vars(obj).items()):
             fitted_state(value, f"{path}.{key}", found)
@@ -201,6 +202,11 @@ class TestTextPipelineContract(SklearnContract):
 
     def predict(self, model: Any, x: Any) -> Any:
         return model.predict_proba(x)
+
+
+def _from_sklearn(obj: Any) -> bool:
+    # sklearn 1.7 on some Pythons names a Cython module of its own bare ("_loss")
+    return type(obj).__module__.split(".")[0] in ("sklearn", "_loss")
 
 
 def test_fitted_state_sees_one_changed_bit_deep_in_a_forest() -> None:
