@@ -16,6 +16,7 @@ from typing import IO, Any, cast
 
 import flm_core
 from flm_core import Payload
+from flm_tensorflow import archive
 from flm_tensorflow.info import describe
 from flm_tensorflow.versions import keras_version
 
@@ -134,32 +135,62 @@ def load(
     custom_objects: Mapping[str, Any] | None = None,
     compile: bool = True,
 ) -> Any:
-    """Rebuild the model with ``keras.saving.load_model`` in safe mode unless ``unsafe``.
+    """Rebuild the model with Keras in safe mode unless ``unsafe``.
 
-    The payload is copied in chunks to a private temporary ``model.keras`` (Keras reads
-    archives from paths), removed once Keras has read it.
+    The archive is checked whole first (:mod:`flm_tensorflow.archive`), then handed to Keras
+    as a file object: in memory up to ``archive.MEMORY_BYTES``, a private temporary file
+    beyond. Every failure is an FLMError: UnsafeModelError for what safe mode or the checks
+    refuse, FormatError for whatever else the archive or Keras cannot read.
     """
     if not isinstance(unsafe, bool):
         raise flm_core.OptionError(f"unsafe must be True or False, not {unsafe!r}")
     _warn_keras_version(meta)
+    with _keras_errors(unsafe), archive.receive(cast(IO[bytes], stream)) as received:
+        return _load_archive(received, unsafe, custom_objects, compile)
+
+
+def _load_archive(received: IO[bytes], unsafe: bool, custom_objects: Mapping[str, Any] | None,
+                  compile: bool) -> Any:
     import keras
 
+    objects = dict(custom_objects) if custom_objects else None
+    with _safe_mode(not unsafe):
+        try:
+            from keras.src.saving import saving_lib
+        except ImportError:  # pragma: no cover - a Keras without it: through a private file
+            return _load_from_path(keras, received, objects, compile, unsafe)
+        return saving_lib.load_model(received, custom_objects=objects, compile=compile,
+                                     safe_mode=not unsafe)
+
+
+def _load_from_path(keras: Any, received: IO[bytes], objects: dict[str, Any] | None,
+                    compile: bool, unsafe: bool) -> Any:
     with tempfile.TemporaryDirectory(prefix="flm-tensorflow-") as tmp:
         path = os.path.join(tmp, ARCHIVE_NAME)
         with open(path, "wb") as out:
-            shutil.copyfileobj(stream, out, CHUNK)
-        try:
-            with _safe_mode(not unsafe):
-                return keras.saving.load_model(
-                    path,
-                    custom_objects=dict(custom_objects) if custom_objects else None,
-                    compile=compile,
-                    safe_mode=not unsafe,
-                )
-        except Exception as exc:
-            if unsafe or not _is_safe_mode_refusal(exc):
-                raise
+            shutil.copyfileobj(received, out, CHUNK)
+        return keras.saving.load_model(path, custom_objects=objects, compile=compile,
+                                       safe_mode=not unsafe)
+
+
+@contextlib.contextmanager
+def _keras_errors(unsafe: bool) -> Iterator[None]:
+    """Map what the archive and Keras raise (BadZipFile, OSError from h5py, KeyError,
+    JSONDecodeError, TypeError for an unknown class...) to FLMErrors."""
+    try:
+        yield
+    except flm_core.FLMError:
+        raise
+    except MemoryError as exc:
+        raise archive.LimitError(f"loading the Keras model ran out of memory: {exc}") from exc
+    except Exception as exc:
+        if not unsafe and _is_safe_mode_refusal(exc):
             raise flm_core.UnsafeModelError(
                 f"Keras refused part of this model in safe mode: {exc} -- nothing was run. "
                 "If you trust the file, load it with flm_core.load(path, unsafe=True)."
             ) from exc
+        hint = (" (a custom class: pass custom_objects={name: class} to flm_core.load)"
+                if "custom_objects" in str(exc) or "Could not locate" in str(exc) else "")
+        raise flm_core.FormatError(
+            f"Keras cannot load this model: {type(exc).__name__}: {str(exc)[:1000]}{hint}"
+        ) from exc

@@ -110,7 +110,7 @@ def test_unregistered_custom_layer_loads_through_custom_objects(
 ) -> None:
     model = keras.Sequential([keras.Input((3,)), Scale(2.5), keras.layers.Dense(1)])
     flm_core.dump(model, tmp_path / "m.flm")
-    with pytest.raises(TypeError, match="Scale"):
+    with pytest.raises(flm_core.FormatError, match="Scale"):
         flm_core.load(tmp_path / "m.flm")
     with flm_core.load(tmp_path / "m.flm", custom_objects={"Scale": Scale}) as loaded:
         assert loaded.model.layers[0].factor == 2.5
