@@ -115,7 +115,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11", tags=["ci"])
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the core; on each plugin too, its framework's types taken as Any."""
-    install(session, "mypy>=1.10", "-e", ".[test]")
+    install(session, "mypy>=1.10", "-e", ".[test,serve]")  # serve: Starlette's own types
     install(session, "--no-deps", *[arg for p in PLUGINS for arg in ("-e", plugin_dir(p))])
     session.run("mypy")
     for name in PLUGINS:
@@ -165,6 +165,16 @@ def remote(session: nox.Session) -> None:
     on loopback, started by tests/remote (the `tests` sessions skip it: no fsspec there)."""
     install(session, "-e", ".[test,remote]", "s3fs", "moto[server]")
     session.run("pytest", "tests/remote", "tests/test_remote_extra.py", *session.posargs)
+
+
+@nox.session(python="3.11", tags=["ci"])
+def serve(session: nox.Session) -> None:
+    """`flm predict` and `flm serve`: real uvicorn processes on loopback, started by
+    tests/serve, with the seed's three models (the `tests` sessions skip it: no serve extra)."""
+    install(session, "-e", ".[test,serve]", "httpx", "pandas",
+            *[arg for p in PLUGINS for arg in ("-e", plugin_dir(p))],
+            *PLUGINS["tensorflow"]["latest"])
+    session.run("pytest", "tests/serve", *session.posargs)
 
 
 @nox.session

@@ -161,3 +161,15 @@ def plugins(args: argparse.Namespace) -> int:
     found = listing()
     _emit(json.dumps(found, indent=2) if args.json else render_listing(found))
     return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    from flm_core.cli.predict import predict as predict_file
+
+    return predict_file(args)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from flm_core.cli.serve import serve as serve_files
+
+    return serve_files(args)

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 DESCRIPTION = """\
-Inspect, verify, unpack and re-encode FLM model files, and list the installed plugins.
-No subcommand imports a framework. FILE may be - for standard input."""
+Inspect, verify, unpack and re-encode FLM model files, and list the installed plugins;
+predict with a model or serve it over HTTP. Only predict and serve import a framework.
+FILE may be - for standard input."""
 
 EPILOG = """\
 A progress bar shows on a terminal for large files when tqdm is installed
@@ -102,4 +103,38 @@ def build_parser() -> argparse.ArgumentParser:
                     "plugin failed to load. Imports plugins, never frameworks.")
     plugins.add_argument("--json", action="store_true", help="print the listing as JSON")
     plugins.set_defaults(run="plugins", progress="never")
+
+    predict = commands.add_parser(
+        "predict", help="run a model on inputs and print the predictions as JSON",
+        description="Load FILE (a path or a URL) through its framework's plugin, check the "
+                    "inputs against its signature and print the predictions as JSON: a "
+                    "quick check that a file serves. INPUT is a .json (a list of rows, or "
+                    "{name: rows}), .csv (rows of numbers, optional header) or .npy file, "
+                    "or - for standard input.")
+    predict.add_argument("file", metavar="FILE")
+    predict.add_argument("--input", "-i", required=True, metavar="INPUT",
+                         help="the inputs: .json, .csv, .npy, or - (standard input)")
+    predict.add_argument("--method", metavar="NAME",
+                         help="the model's method, where its plugin offers several "
+                              "(sklearn: predict, predict_proba, decision_function, transform)")
+    predict.add_argument("--pretty", action="store_true", help="indent the JSON")
+    predict.set_defaults(run="predict", progress="never")
+
+    serve = commands.add_parser(
+        "serve", help="serve models over HTTP (Open Inference Protocol v2, flama routes)",
+        description="Serve each model over HTTP: the Open Inference Protocol v2 under /v2 "
+                    "and flama-compatible routes under /NAME/. A model is named after its "
+                    "file's stem, or given as NAME=FILE; FILE may be a URL. Every model "
+                    "loads before the server listens: one that fails stops it. Needs "
+                    "pip install 'flm-core[serve]'.")
+    serve.add_argument("models", nargs="+", metavar="[NAME=]FILE")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (8000)")
+    serve.add_argument("--max-body", type=int, default=16 * 1024 * 1024, metavar="BYTES",
+                       help="refuse request bodies over BYTES with 413 (16 MiB)")
+    serve.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="threads running model calls (default: CPU count, at most 8)")
+    serve.add_argument("--log-level", default="info",
+                       choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(run="serve", progress="never")
     return parser

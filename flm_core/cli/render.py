@@ -46,6 +46,17 @@ def _section(section: SectionInfo) -> str:
             f"({section.codec}), {plural(section.blocks, 'block')}, offset {section.offset}")
 
 
+def _signature(meta: Metadata) -> list[str]:
+    signature = meta.model.signature
+    if signature is None:
+        return [_field("signature", "none (any input)", 2)]
+    lines = [_field("signature", "", 2)]
+    for kind, specs in (("inputs", signature.inputs), ("outputs", signature.outputs)):
+        items = [f"{s.name}: {s.describe()}" for s in specs] or ["unknown"]
+        lines += [_field(kind if i == 0 else "", item, 4) for i, item in enumerate(items)]
+    return lines
+
+
 def render(meta: Metadata, name: str, file_size: int | None = None) -> str:
     """The tree ``flm inspect`` prints, one fact a line."""
     fmt = meta.format
@@ -59,6 +70,7 @@ def render(meta: Metadata, name: str, file_size: int | None = None) -> str:
              *_mapping("info", meta.model.info, 2),
              *_mapping("params", meta.model.params, 2),
              *_mapping("metrics", meta.model.metrics, 2),
+             *_signature(meta),
              *_mapping("extra", meta.extra),
              _field("codec", f"{fmt.codec} (format version {fmt.version})")]
     if fmt.sections:

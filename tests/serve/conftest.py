@@ -114,6 +114,12 @@ def xor_model() -> Any:
 
 
 @pytest.fixture(scope="session")
+def fake_env() -> dict[str, str]:
+    """The environment of a process that sees the fake plugin."""
+    return env_with_fake_plugin()
+
+
+@pytest.fixture(scope="session")
 def start_server() -> Any:
     """``start_server(*args)``: a running ``flm serve ARGS`` (stop it yourself)."""
     needs_serve()
