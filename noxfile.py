@@ -177,6 +177,15 @@ def serve(session: nox.Session) -> None:
     session.run("pytest", "tests/serve", *session.posargs)
 
 
+@nox.session(python="3.11", tags=["ci"])
+def mlserver(session: nox.Session) -> None:
+    """The MLServer runtime (plugins/flm-mlserver) under the real `mlserver start` on
+    loopback, serving the seed's XOR model through flm-sklearn."""
+    install(session, "-e", ".[test]", "-e", plugin_dir("sklearn"),
+            "-e", f"{ROOT / 'plugins' / 'flm-mlserver'}[test]")
+    session.run("pytest", "plugins/flm-mlserver/tests", *session.posargs)
+
+
 @nox.session
 @nox.parametrize(("python", "plugin", "versions"), _plugin_matrix())
 def plugin(session: nox.Session, plugin: str, versions: str) -> None:
