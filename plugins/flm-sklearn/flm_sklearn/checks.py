@@ -298,8 +298,8 @@ def metric(name: str, value: Any, path: str) -> None:
 def spline(value: Any, path: str) -> None:
     if type(value) is not dict:
         raise fail(path, "a BSpline's state is a dict")
-    knots = _array(value.get("t"), f"{path}.t", 1, "f")
-    coefficients = value.get("c")
+    knots = _array(value.get("t", value.get("_t")), f"{path}.t", 1, "f")  # _t in scipy 1.15+
+    coefficients = value.get("c", value.get("_c"))
     degree = value.get("k")
     if type(degree) is not int or not 0 <= degree <= 100 or len(knots) < 2 * degree + 2:
         raise fail(path, "k must fit the knots")
@@ -314,7 +314,8 @@ def spline(value: Any, path: str) -> None:
 def _trees(estimators: Any) -> list[Any]:
     np = _np()
     items = estimators.ravel().tolist() if isinstance(estimators, np.ndarray) else estimators
-    return [e for e in items if hasattr(e, "tree_")] if type(items) is list else []
+    return ([e for e in items if type(getattr(e, "tree_", None)).__name__ == "Tree"]
+            if type(items) is list else [])
 
 
 def built(instance: Any, path: str) -> None:
@@ -326,6 +327,8 @@ def built(instance: Any, path: str) -> None:
         return
     n_features = attrs.get("n_features_in_")
     tree_ = attrs.get("tree_")
+    if type(tree_).__name__ != "Tree":  # KernelDensity's tree_ is a KDTree
+        tree_ = None
     if tree_ is not None and n_features is not None and tree_.n_features != n_features:
         raise fail(path, f"tree_ has {tree_.n_features} features, the estimator {n_features}")
     if n_features is not None and "estimators_" in attrs:

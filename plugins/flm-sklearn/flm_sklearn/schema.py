@@ -68,7 +68,9 @@ FUNCTIONS = frozenset(
         "mean_absolute_error", "explained_variance_score", "brier_score_loss",
         "average_precision_score", "max_error", "median_absolute_error")}
     | {"sklearn.cluster._kmeans._kmeans_single_lloyd",
-       "sklearn.cluster._kmeans._kmeans_single_elkan"}
+       "sklearn.cluster._kmeans._kmeans_single_elkan",
+       # scipy's BSpline keeps its array-API namespace's asarray (SplineTransformer)
+       "scipy._lib.array_api_compat.numpy._aliases.asarray"}
 )
 # numpy ufuncs are referenced as ``numpy.<name>`` and must be ufuncs of that name.
 UFUNC_PREFIX = "numpy."
@@ -167,7 +169,8 @@ def function_name(func: Any) -> str | None:
         return f"numpy.{name}" if getattr(numpy, name, None) is func else None
     for name in FUNCTIONS:
         module, _, attr = name.rpartition(".")
-        if module.split(".")[0] in ("numpy", "sklearn") and getattr(func, "__name__", "") == attr:
+        top = module.split(".")[0]
+        if top in ("numpy", "sklearn", "scipy") and getattr(func, "__name__", "") == attr:
             try:
                 if getattr(importlib.import_module(module), attr) is func:
                     return name
