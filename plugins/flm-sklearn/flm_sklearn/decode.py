@@ -55,7 +55,7 @@ def shape_of(value: Any, path: str) -> tuple[tuple[int, ...], int]:
 
 
 class Decoder:
-    def __init__(self, region: bytearray, trusted: frozenset[str], unsafe: bool) -> None:
+    def __init__(self, region: memoryview, trusted: frozenset[str], unsafe: bool) -> None:
         import numpy
 
         self.np = numpy

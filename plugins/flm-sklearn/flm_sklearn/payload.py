@@ -95,6 +95,37 @@ def read_exact(stream: io.BufferedIOBase, size: int, what: str) -> bytearray:
     return buffer
 
 
+def _address(buffer: bytearray) -> int:
+    import numpy
+
+    return int(numpy.frombuffer(buffer, dtype=numpy.uint8).ctypes.data)
+
+
+def read_region(stream: io.BufferedIOBase, size: int) -> memoryview:
+    """The data region at an ALIGN-aligned address. Up to GROW_STEP it is read in place;
+    beyond, it grows only as bytes arrive (a lying size costs nothing) and is moved once."""
+    if size > GROW_STEP:
+        buffer = read_exact(stream, size, "data region")
+        buffer += bytes(schema.ALIGN)
+        shift = -_address(buffer) % schema.ALIGN
+        if shift:
+            import ctypes
+
+            base = _address(buffer)
+            ctypes.memmove(base + shift, base, size)
+        return memoryview(buffer)[shift:shift + size]
+    buffer = bytearray(size + schema.ALIGN)
+    shift = -_address(buffer) % schema.ALIGN
+    view = memoryview(buffer)[shift:shift + size]
+    start = 0
+    while start < size:
+        got = stream.readinto(view[start:])
+        if not got:
+            raise FormatError("the sklearn payload ends inside its data region")
+        start += got
+    return view
+
+
 def load(
     stream: io.BufferedIOBase,
     meta: Metadata | None,
@@ -125,7 +156,7 @@ def load(
         raise FormatError(f"the sklearn manifest declares {first} bytes, over the "
                           f"{schema.MAX_MANIFEST}-byte limit")
     manifest = read_exact(stream, first, "manifest")
-    region = read_exact(stream, second, "data region")
+    region = read_region(stream, second)
     if stream.read(1):
         raise FormatError("the sklearn payload has bytes after its data region")
     try:
@@ -141,7 +172,7 @@ def load(
                           f"{type(exc).__name__}: {exc}"[:500]) from exc
 
 
-def _build(manifest: bytearray, region: bytearray, trusted: frozenset[str], unsafe: bool) -> Any:
+def _build(manifest: bytearray, region: memoryview, trusted: frozenset[str], unsafe: bool) -> Any:
     from flm_sklearn.decode import Decoder
 
     try:

@@ -26,7 +26,10 @@ MAX_NDIM = 32  # numpy's own limit is 64
 MAX_STRING_ITEMS = 50_000_000  # elements of a string or object array
 MAX_FLOAT_KEYS = 4096  # float dict keys/set items per container: their hashes can collide
 MAX_INT_KEY = 2**61 - 2  # ints hash to themselves below this: no crafted collisions
-ALIGN = 16  # every buffer starts at a multiple of this in the data region
+# Every buffer starts at a multiple of this in the data region, and the region itself is
+# read to an address that is a multiple of it: numpy's and BLAS's SIMD paths round
+# differently on differently aligned data, and a loaded model must compute the same bits.
+ALIGN = 64
 
 KINDS = frozenset({
     "float", "tuple", "dict", "set", "frozenset", "complex", "slice", "bytes", "scalar",
