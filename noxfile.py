@@ -37,15 +37,19 @@ PLUGINS: dict[str, dict[str, Any]] = {
                ("3.10", "lowest")},
     },
     "torch": {
-        "latest": [],
-        "lowest": None,
+        "latest": [],  # the CPU build ci/constraints.txt pins (2.13.0), on this machine's disk
+        "lowest": ["torch==2.6.0"],
+        "newest": ["torch==2.15.0"],  # the newest on the index
+        # Index builds (CUDA wheels; they run on a CPU): see install_index_torch.
+        "index": {"lowest", "newest"},
         "skip": {
-            **{(p, v): "the CPU torch wheel (2.13.0) exists on this machine for Python 3.11 only"
-               for p in ("3.10", "3.12", "3.13") for v in ("latest", "lowest")},
-            ("3.11", "lowest"): "torch<2.13 CPU wheels are not on this machine and PyPI's are "
-                                "multi-GB CUDA builds; flm-torch's floor (2.6) is untested here",
+            **{(p, "latest"): "the CPU torch wheel (2.13.0) exists on this machine for Python "
+               "3.11 only" for p in ("3.10", "3.12", "3.13")},
+            **{(p, v): "index torch builds are ~3 GB per Python and release: flm-torch's "
+               "lowest and newest torch are tested on Python 3.11" for p in ("3.10", "3.12",
+               "3.13") for v in ("lowest", "newest")},
         },
-        "ci": {("3.11", "latest")},
+        "ci": {("3.11", "latest"), ("3.11", "lowest"), ("3.11", "newest")},
     },
     "tensorflow": {
         "latest": ["tensorflow-cpu>=2.16,<3"],
@@ -65,7 +69,7 @@ def _plugin_matrix() -> list[Any]:
     params = []
     for plugin, spec in PLUGINS.items():
         for python in PYTHONS:
-            for versions in ("latest", "lowest"):
+            for versions in [v for v in ("latest", "lowest", "newest") if v in spec]:
                 key = (python, versions)
                 # unsupported combinations run in CI too: they show as skipped, with the reason
                 ci = key in spec["ci"] or key in spec["skip"]
@@ -196,10 +200,33 @@ def plugin(session: nox.Session, plugin: str, versions: str) -> None:
     reason = spec["skip"].get((session.python, versions))
     if reason:
         session.skip(reason)
-    install(session, "-e", ".[test]", "-e", f"{plugin_dir(plugin)}[test]", *spec[versions])
+    if versions in spec.get("index", ()):
+        install_index_torch(session, spec[versions])
+    else:
+        install(session, "-e", ".[test]", "-e", f"{plugin_dir(plugin)}[test]", *spec[versions])
     session.run("python", "-c", f"import flm_{plugin}")
     session.run("python", str(ROOT / "ci" / "machine.py"))
     session.run("pytest", f"plugins/flm-{plugin}/tests", *session.posargs)
+
+
+def install_index_torch(session: nox.Session, pins: list[str]) -> None:
+    """Install a torch release other than the CPU pin, from PyPI, into the session's venv.
+
+    The wheels (~3 GB with NVIDIA's libraries) are downloaded once per release into
+    FLM_TORCH_WHEELS (default ~/.cache/flm-torch-wheels/<release>) and installed from there
+    on later runs; nox reuses the venv too. Deliberately, and for these sessions only, the
+    CPU pin (ci/constraints.txt) and this machine's cap (torch<=2.14.1 in /etc/xdg/pip) are
+    not applied: they would replace the release under test."""
+    (release,) = [pin.split("==")[1] for pin in pins if pin.startswith("torch==")]
+    default = Path.home() / ".cache" / "flm-torch-wheels"
+    wheels = Path(os.environ.get("FLM_TORCH_WHEELS", default)) / release
+    env = {"PIP_CONSTRAINT": os.devnull}
+    if not any(wheels.glob("torch-*.whl")):
+        session.run("python", "-m", "pip", "download", "-q", "-d", str(wheels), *pins, env=env)
+    session.run("python", "-m", "pip", "install", "-q", "--no-index", "--find-links",
+                str(wheels), *pins, env=env)
+    session.install("-e", ".[test]", "-e", f"{plugin_dir('torch')}[test]", env=env)
+    session.run("python", "-c", f"import torch; assert torch.__version__.startswith({release!r})")
 
 
 # all_plugins runs every framework suite a second time under other numeric settings than the

@@ -37,26 +37,35 @@ def framework_version() -> str:
     return importlib.metadata.version("torch")  # raises an ImportError if missing
 
 
-def dump(model: Any, *, example_inputs: Any = None, dynamic_shapes: Any = None) -> Payload:
+def dump(model: Any, *, example_inputs: Any = None, dynamic_shapes: Any = None,
+         input_shape: Any = None) -> Payload:
     """Export ``model`` (in eval mode) with ``torch.export`` and stream it.
 
     :param example_inputs: a tensor or a tuple of ``forward``'s positional arguments used
-        to trace the model. Optional when the first layer is ``nn.Linear`` (a batch of 2
-        is made up, with a dynamic batch dimension).
+        to trace the model. Optional when the first layer is ``nn.Linear`` or
+        ``nn.Embedding``, or with ``input_shape`` (a batch of 2 is made up, with a dynamic
+        batch dimension).
+    :param input_shape: the shape of one input sample without the batch dimension, e.g.
+        ``(3, 224, 224)`` for a model whose first layer is ``nn.Conv2d(3, ...)``.
     :param dynamic_shapes: passed to ``torch.export.export``. By default dim 0 of each
         tensor input is dynamic where the model allows it.
     """
     from flm_torch import _dump, _predict
 
-    payload = _dump.dump(model, example_inputs=example_inputs, dynamic_shapes=dynamic_shapes)
+    payload = _dump.dump(model, example_inputs=example_inputs, dynamic_shapes=dynamic_shapes,
+                         input_shape=input_shape)
     return attrs.evolve(payload, signature=_predict.signature(model, payload.info))
 
 
-def load(stream: io.BufferedIOBase, meta: flm_core.Metadata) -> Any:
-    """Rebuild the program and return ``ExportedProgram.module()``, a callable module."""
+def load(stream: io.BufferedIOBase, meta: flm_core.Metadata, *, device: Any = None) -> Any:
+    """Rebuild the program and return ``ExportedProgram.module()``, a callable module.
+
+    :param device: where the weights go as they are read (``"cuda:0"``, ``"mps"``, a
+        ``torch.device``); the CPU by default, wherever the model was dumped.
+    """
     from flm_torch import _load
 
-    return _load.load(stream, meta)
+    return _load.load(stream, meta, device)
 
 
 def predict(model: Any, inputs: Any) -> Any:
@@ -76,7 +85,8 @@ def flm_serializers() -> list[Serializer]:
             framework_version=framework_version,
             dump=dump,
             load=load,
-            dump_options={"example_inputs", "dynamic_shapes"},
+            dump_options={"example_inputs", "dynamic_shapes", "input_shape"},
+            load_options={"device"},
             predict=predict,
         )
     ]

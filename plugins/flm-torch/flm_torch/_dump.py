@@ -7,44 +7,60 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch._export.serde import serialize as serde
 
 from flm_core import FLMError, Payload
-from flm_torch._format import dtype_name, raw_array, write_header
+from flm_torch import _compat
+from flm_torch._devices import write_from_device
+from flm_torch._format import dtype_name, flat_view, write_header
+from flm_torch._inputs import EXAMPLE, infer_inputs
 from flm_torch.errors import ExampleInputsError, TorchExportError
 
-EXAMPLE = "flm_core.dump(model, path, example_inputs=(torch.randn(1, 3, 32, 32),))"
 
-
-def dump(model: torch.nn.Module, *, example_inputs: Any = None,
-         dynamic_shapes: Any = None) -> Payload:
-    program = export(model, example_inputs, dynamic_shapes)
+def dump(model: torch.nn.Module, *, example_inputs: Any = None, dynamic_shapes: Any = None,
+         input_shape: Any = None) -> Payload:
+    program = export(model, example_inputs, dynamic_shapes, input_shape)
     tensors = list(_tensors(program))
-    manifest = {
-        "tensors": [
-            {"name": name, "role": role, "dtype": dtype_name(t.dtype), "shape": list(t.shape),
-             "requires_grad": bool(t.requires_grad)}
-            for name, role, t in tensors
-        ],
-    }
-    # Weights stay out of the program: serde would pickle them into one in-memory blob.
-    graph = serde.serialize(program, serialize_state_dict=False, serialize_constants=False,
-                            serialize_example_inputs=False).exported_program
+    entries = _entries(tensors)
+    graph = _compat.program_json(program)
 
     def write(sink: io.RawIOBase) -> None:
-        write_header(sink, manifest, graph)
-        for _, _, tensor in tensors:
-            array = raw_array(tensor)
-            if array.size:
-                sink.write(array)
+        write_header(sink, {"tensors": entries}, graph)
+        for (_, _, tensor), entry in zip(tensors, entries, strict=True):
+            if "tie" not in entry and tensor.numel():
+                _write_tensor(sink, tensor)
 
     cls = type(model)
     return Payload(write=write, info=describe(model, program),
                    obj=f"{cls.__module__}.{cls.__qualname__}")
 
 
-def export(model: torch.nn.Module, example_inputs: Any,
-           dynamic_shapes: Any) -> torch.export.ExportedProgram:
+def _entries(tensors: list[tuple[str, str, torch.Tensor]]) -> list[dict[str, Any]]:
+    """The manifest; a tensor that is the very storage of an earlier one is a tie to it."""
+    entries: list[dict[str, Any]] = []
+    seen: dict[Any, str] = {}
+    for name, role, t in tensors:
+        entry: dict[str, Any] = {"name": name, "role": role, "dtype": dtype_name(t.dtype),
+                                 "shape": list(t.shape), "requires_grad": bool(t.requires_grad)}
+        if t.layout == torch.strided and t.numel():
+            key = (t.device, t.data_ptr(), t.dtype, tuple(t.shape), t.stride())
+            if key in seen:
+                entry["tie"] = seen[key]
+            else:
+                seen[key] = name
+        entries.append(entry)
+    return entries
+
+
+def _write_tensor(sink: io.RawIOBase, tensor: torch.Tensor) -> None:
+    flat = flat_view(tensor)
+    if flat.device.type == "cpu":
+        sink.write(flat.numpy().data)
+    else:  # a GPU tensor reaches the host a bounded piece at a time
+        write_from_device(sink, flat)
+
+
+def export(model: torch.nn.Module, example_inputs: Any, dynamic_shapes: Any,
+           input_shape: Any = None) -> torch.export.ExportedProgram:
     """Export ``model`` in eval mode; the caller's train/eval flag is restored after."""
     was_training = model.training
     model.eval()
@@ -53,14 +69,17 @@ def export(model: torch.nn.Module, example_inputs: Any,
             if dynamic_shapes is not None:
                 raise ExampleInputsError(
                     f"dynamic_shapes needs example_inputs to go with it, e.g. {EXAMPLE}")
-            args, dims = infer_inputs(model)
+            args, dims = infer_inputs(model, input_shape)
             try:
                 return torch.export.export(model, args, dynamic_shapes=dims)
             except Exception as exc:
                 raise ExampleInputsError(
                     f"exporting {type(model).__name__} with an inferred input of shape "
-                    f"{tuple(args[0].shape)} failed ({exc.__class__.__name__}: {exc}); pass "
-                    f"example_inputs that forward accepts, e.g. {EXAMPLE}") from exc
+                    f"{tuple(args[0].shape)} ({args[0].dtype}) failed "
+                    f"({exc.__class__.__name__}: {exc}); pass example_inputs that forward "
+                    f"accepts, e.g. {EXAMPLE}") from exc
+        if input_shape is not None:
+            raise ExampleInputsError("pass input_shape or example_inputs, not both")
         args = _as_args(example_inputs)
         if dynamic_shapes is not None:
             return _export(model, args, dynamic_shapes)
@@ -100,24 +119,12 @@ def _batch_dims(args: tuple[Any, ...]) -> tuple[Any, ...]:
     )
 
 
-def infer_inputs(model: torch.nn.Module) -> tuple[tuple[torch.Tensor, ...], tuple[Any, ...]]:
-    """A batch of 2 for a model whose first leaf is a Linear; anything else must be told."""
-    leaf = next((m for m in model.modules() if not any(True for _ in m.children())), None)
-    if isinstance(leaf, torch.nn.Linear) and not isinstance(
-        leaf.weight, torch.nn.parameter.UninitializedParameter
-    ):
-        x = torch.randn(2, leaf.in_features, dtype=leaf.weight.dtype, device=leaf.weight.device)
-        return (x,), ({0: torch.export.Dim("batch")},)
-    first = type(leaf).__name__ if leaf is not None else "no submodule"
-    raise ExampleInputsError(
-        f"cannot infer an input for {type(model).__name__} (its first layer is {first}, not "
-        f"Linear): pass example_inputs, a tuple of forward's arguments, e.g. {EXAMPLE}")
-
-
 def _tensors(program: torch.export.ExportedProgram) -> Iterator[tuple[str, str, torch.Tensor]]:
     params = set(program.graph_signature.parameters)
     for name, tensor in program.state_dict.items():
-        yield name, "parameter" if name in params else "buffer", tensor
+        # torch 2.6 lists a tied parameter under one of its names only: ask the tensor too
+        parameter = name in params or isinstance(tensor, torch.nn.Parameter)
+        yield name, "parameter" if parameter else "buffer", tensor
     for name, value in program.constants.items():
         if not isinstance(value, torch.Tensor):
             raise FLMError(
@@ -151,5 +158,7 @@ def describe(model: torch.nn.Module, program: torch.export.ExportedProgram) -> d
         "parameters": {name: tensor(p) for name, p in model.named_parameters()},
         "buffers": {name: tensor(b) for name, b in model.named_buffers()},
         "total_parameters": sum(p.numel() for p in model.parameters()),
+        # Where the model was when dumped; loading never asks for it (load's device= does).
+        "devices": sorted({str(t.device) for t in (*model.parameters(), *model.buffers())}),
         "inputs": inputs,
     }

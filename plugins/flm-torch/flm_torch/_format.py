@@ -7,6 +7,10 @@ Layout (little-endian), all inside the core's model section::
     program  JSON of torch._export.serde's schema (graph, signature), no weights
     tensors  each tensor's raw bytes, C order, in manifest order
 
+Layout 2 adds ``"tie": "<earlier name>"`` to an entry whose tensor is the same storage as an
+earlier one (tied weights): it has no bytes of its own. A file without ties is written as
+layout 1, so flm-torch releases that know only layout 1 still read it.
+
 Imported lazily (only from dump/load), so importing torch at the top is fine here.
 """
 
@@ -25,6 +29,8 @@ from flm_core import FLMError, FormatError
 
 MAGIC = b"FLMTORCH"
 VERSION = 1
+VERSION_TIES = 2
+VERSIONS = (VERSION, VERSION_TIES)
 HEADER = struct.Struct("<8sHIQ")
 MAX_MANIFEST = 256 * 1024 * 1024
 MAX_PROGRAM = 1024 * 1024 * 1024
@@ -51,25 +57,28 @@ def dtype_name(dtype: torch.dtype) -> str:
     return name
 
 
-def raw_array(tensor: torch.Tensor) -> np.ndarray:
-    """The tensor's bytes as a flat numpy array whose itemsize is the element size.
+def flat_view(tensor: torch.Tensor) -> torch.Tensor:
+    """The tensor's elements, flat and contiguous, viewed as a same-width integer type (or
+    bytes for 16-byte complex, stored unshuffled), on the tensor's own device.
 
-    Contiguous CPU tensors are not copied: the array shares their storage."""
+    A contiguous tensor is not copied: the view shares its storage."""
     t = tensor.detach()
     if t.layout != torch.strided or t.is_quantized:
         raise FLMError(f"flm-torch cannot store a {t.layout} tensor (quantized: {t.is_quantized})")
-    if t.device.type != "cpu":
-        t = t.cpu()
     t = t.resolve_conj().resolve_neg().contiguous().reshape(-1)
-    size = t.element_size()
-    if size not in _VIEWS:  # complex128: 16 bytes, stored unshuffled
-        return t.view(torch.uint8).numpy()
-    return t.view(_VIEWS[size]).numpy()
+    return t.view(_VIEWS.get(t.element_size(), torch.uint8))
+
+
+def raw_array(tensor: torch.Tensor) -> np.ndarray:
+    """A CPU tensor's bytes as a flat numpy array whose itemsize is the element size."""
+    return flat_view(tensor).numpy()
 
 
 def write_header(sink: io.RawIOBase, manifest: dict[str, Any], program: bytes) -> None:
     manifest_bytes = json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode()
-    sink.write(HEADER.pack(MAGIC, VERSION, len(manifest_bytes), len(program)))
+    ties = any("tie" in entry for entry in manifest["tensors"])
+    version = VERSION_TIES if ties else VERSION
+    sink.write(HEADER.pack(MAGIC, version, len(manifest_bytes), len(program)))
     sink.write(manifest_bytes)
     sink.write(program)
 
@@ -92,9 +101,9 @@ def read_header(stream: io.BufferedIOBase) -> tuple[list[dict[str, Any]], bytes]
     magic, version, manifest_size, program_size = HEADER.unpack(head)
     if magic != MAGIC:
         raise FormatError("the model section is not a flm-torch payload (bad magic)")
-    if version != VERSION:
-        raise FormatError(f"flm-torch payload layout {version} is not supported (only {VERSION});"
-                          " upgrade flm-torch")
+    if version not in VERSIONS:
+        raise FormatError(f"flm-torch payload layout {version} is not supported (only "
+                          f"{', '.join(map(str, VERSIONS))}); upgrade flm-torch")
     if manifest_size > MAX_MANIFEST or program_size > MAX_PROGRAM:
         raise FormatError("the torch payload declares an implausibly large header")
     try:
@@ -102,15 +111,17 @@ def read_header(stream: io.BufferedIOBase) -> tuple[list[dict[str, Any]], bytes]
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"the torch manifest is not JSON: {exc}") from exc
     program = read_exactly(stream, program_size, "program")
-    return _check_manifest(manifest), program
+    return _check_manifest(manifest, version), program
 
 
-def _check_manifest(manifest: Any) -> list[dict[str, Any]]:
+def _check_manifest(manifest: Any, version: int = VERSION) -> list[dict[str, Any]]:
     tensors = manifest.get("tensors") if isinstance(manifest, dict) else None
     if not isinstance(tensors, list):
         raise FormatError("the torch manifest lacks its tensor list")
-    names = set()
+    names: dict[str, dict[str, Any]] = {}
     for entry in tensors:
+        if isinstance(entry, dict) and "tie" in entry:
+            _check_tie(entry, names, version)
         ok = (
             isinstance(entry, dict)
             and isinstance(entry.get("name"), str)
@@ -122,23 +133,17 @@ def _check_manifest(manifest: Any) -> list[dict[str, Any]]:
         )
         if not ok or entry["name"] in names:
             raise FormatError(f"malformed tensor entry in the torch manifest: {entry!r:.200}")
-        names.add(entry["name"])
+        names[entry["name"]] = entry
         itemsize = DTYPES[entry["dtype"]].itemsize
         if math.prod(entry["shape"]) * itemsize > MAX_TENSOR:
             raise FormatError(f"tensor {entry['name']!r} declares an implausible size")
     return tensors
 
 
-def read_tensor(stream: io.BufferedIOBase, entry: dict[str, Any]) -> torch.Tensor:
-    """Allocate the tensor once and let the stream decode straight into its storage."""
-    tensor = torch.empty(entry["shape"], dtype=DTYPES[entry["dtype"]])
-    if tensor.numel() == 0:
-        return tensor
-    view = memoryview(tensor.reshape(-1).view(torch.uint8).numpy()).cast("B")
-    filled = 0
-    while filled < len(view):
-        got = stream.readinto(view[filled:])
-        if not got:
-            raise FormatError(f"the torch payload ends inside tensor {entry['name']!r}")
-        filled += got
-    return tensor
+def _check_tie(entry: dict[str, Any], names: dict[str, dict[str, Any]], version: int) -> None:
+    # A tie names an earlier entry of the same dtype and shape: it can never point forward,
+    # at itself, or at another tie, so resolving ties needs no graph walk.
+    target = names.get(entry["tie"]) if isinstance(entry["tie"], str) else None
+    if (version < VERSION_TIES or target is None or "tie" in target
+            or target["dtype"] != entry.get("dtype") or target["shape"] != entry.get("shape")):
+        raise FormatError(f"malformed tied tensor in the torch manifest: {entry!r:.200}")

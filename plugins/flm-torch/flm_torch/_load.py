@@ -8,54 +8,52 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 from typing import Any
 
 import torch
-from torch._export.serde import serialize as serde
 
-from flm_core import FLMError, FormatError
-from flm_torch._format import read_header, read_tensor
+from flm_core import FormatError
+from flm_torch import _compat, _devices
+from flm_torch._bounds import check_tensors, flm_errors
+from flm_torch._format import DTYPES, read_header
 from flm_torch._safety import check_program
 
-# torch's deserializer keeps its state in a module global and refuses re-entry.
-_LOCK = threading.Lock()
 
-
-def load(stream: io.BufferedIOBase, meta: Any) -> torch.nn.Module:
+@flm_errors  # .module() included: it generates and compiles code
+def load(stream: io.BufferedIOBase, meta: Any, device: Any = None) -> torch.nn.Module:
+    target = _devices.resolve(device)
     entries, program_bytes = read_header(stream)
+    check_tensors(entries, DTYPES, on_cpu=target.type == "cpu")  # before any allocation
     try:
         program = json.loads(program_bytes)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FormatError(f"the torch program is not JSON: {exc}") from exc
     check_program(program)
-    state_dict: dict[str, torch.Tensor] = {}
-    constants: dict[str, torch.Tensor] = {}
-    for entry in entries:
-        tensor = read_tensor(stream, entry)
-        if entry["role"] == "parameter":
-            state_dict[entry["name"]] = torch.nn.Parameter(
-                tensor, requires_grad=entry["requires_grad"])
-        elif entry["role"] == "buffer":
-            state_dict[entry["name"]] = tensor
-        else:
-            constants[entry["name"]] = tensor
+    # The program names the devices it was exported on; it runs where its weights are.
+    _compat.retarget_devices(program, target)
+    state_dict, constants = _read_tensors(stream, entries, _devices.Reader(target))
     if stream.read(1):
         raise FormatError("the torch payload has bytes after its last tensor")
-    return _rebuild(program, state_dict, constants).module()
+    recorded = getattr(getattr(meta, "framework", None), "version", None)
+    return _compat.rebuild(program, state_dict, constants, recorded).module()
 
 
-def _rebuild(program: dict[str, Any], state_dict: dict[str, torch.Tensor],
-             constants: dict[str, torch.Tensor]) -> torch.export.ExportedProgram:
-    try:
-        serialized = serde._dict_to_dataclass(serde.ExportedProgram, program)
-        with _LOCK:
-            # Dicts, not bytes: torch then never reaches its pickle (torch.load) fallback.
-            return serde.ExportedProgramDeserializer().deserialize(
-                serialized, state_dict, constants, None)
-    except FLMError:
-        raise
-    except Exception as exc:
-        raise FormatError(
-            f"torch {torch.__version__} cannot rebuild the exported program: "
-            f"{exc.__class__.__name__}: {exc}") from exc
+def _read_tensors(stream: io.BufferedIOBase, entries: list[dict[str, Any]],
+                  reader: _devices.Reader) -> tuple[dict[str, Any], dict[str, Any]]:
+    state_dict: dict[str, Any] = {}
+    constants: dict[str, Any] = {}
+    read: dict[str, Any] = {}  # by name, for ties
+    for entry in entries:
+        if "tie" in entry:  # the same object again, so the rebuilt module shares it too
+            value = read[entry["tie"]]
+        else:
+            tensor = reader.read(stream, entry, DTYPES[entry["dtype"]])
+            value = (torch.nn.Parameter(tensor, requires_grad=entry["requires_grad"])
+                     if entry["role"] == "parameter" else tensor)
+        read[entry["name"]] = value
+        if entry["role"] == "constant":
+            constants[entry["name"]] = value
+        else:
+            state_dict[entry["name"]] = value
+    reader.finish()
+    return state_dict, constants

@@ -49,6 +49,8 @@ _SYMPY_CALLS = frozenset({
     "FloorToInt", "CeilDiv", "LShift", "RShift", "PowByNatural", "FloatPow", "FloatTrueDiv",
     "IntTrueDiv", "IsNonOverlappingAndDenseIndicator", "TruncToFloat", "TruncToInt",
     "RoundToInt", "RoundDecimal", "ToFloat", "Identity",
+    # torch 2.6-2.9 write expressions as sympy's srepr: Mul(Integer(11), Symbol('s1', ...))
+    "Add", "Mul", "Pow",
 })
 _SYMPY_NAMES = frozenset({"oo", "zoo", "nan", "True", "False", "pi", "E", "I"})
 _SYMBOL_ASSUMPTIONS = frozenset({

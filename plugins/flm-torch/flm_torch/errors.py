@@ -12,3 +12,8 @@ class ExampleInputsError(FLMError, ValueError):
 
 class TorchExportError(FLMError):
     """torch.export could not capture the model with the inputs and shapes given."""
+
+
+class TorchVersionError(FLMError):
+    """The installed torch cannot read a program that another torch release wrote; the
+    message names both releases."""
