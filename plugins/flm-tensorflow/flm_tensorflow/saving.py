@@ -16,7 +16,7 @@ from typing import IO, Any, cast
 
 import flm_core
 from flm_core import Payload
-from flm_tensorflow import archive
+from flm_tensorflow import archive, budget
 from flm_tensorflow.info import describe
 from flm_tensorflow.versions import keras_version
 
@@ -146,7 +146,11 @@ def load(
         raise flm_core.OptionError(f"unsafe must be True or False, not {unsafe!r}")
     _warn_keras_version(meta)
     with _keras_errors(unsafe), archive.receive(cast(IO[bytes], stream)) as received:
-        return _load_archive(received, unsafe, custom_objects, compile)
+        size = received.seek(0, os.SEEK_END)
+        received.seek(0)
+        # Keras allocates every variable a config declares before it reads a weight
+        with budget.variable_budget(budget.limit_for(size)):
+            return _load_archive(received, unsafe, custom_objects, compile)
 
 
 def _load_archive(received: IO[bytes], unsafe: bool, custom_objects: Mapping[str, Any] | None,

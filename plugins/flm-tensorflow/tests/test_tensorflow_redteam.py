@@ -17,7 +17,7 @@ from typing import Any
 import keras_payloads as kp
 import numpy as np
 import pytest
-from flm_tensorflow import archive
+from flm_tensorflow import archive, budget
 
 import flm_core
 
@@ -152,6 +152,25 @@ def test_inline_arrays_must_be_numeric(genuine: kp.Genuine, array: dict[str, Any
     config = genuine.edited_config()
     config["config"]["layers"][1]["config"]["kernel_initializer"] = array
     refused(genuine.build(config), flm_core.UnsafeModelError, match="array")
+
+
+def test_a_layer_declaring_gigabytes_of_variables_fails_before_allocating(
+        genuine: kp.Genuine) -> None:
+    # Dense(units=2**31) on 4 inputs: a 32 GiB kernel declared in a few bytes of config
+    config = genuine.edited_config()
+    config["config"]["layers"][1]["config"]["units"] = 1 << 31
+    refused(genuine.build(config), budget.LimitError, match="budget")
+
+
+def test_the_variable_budget_is_configurable_and_charges_only_inside_a_load(
+        genuine: kp.Genuine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import keras
+
+    monkeypatch.setenv(budget.BUDGET_ENV, "64")
+    refused(genuine.build(), budget.LimitError, match="budget")
+    layer = keras.layers.Dense(64)
+    layer.build((None, 64))  # 16 KiB, over the 64 bytes, outside a load: not charged
+    assert layer.kernel.shape == (64, 64)
 
 
 def marker_config(genuine: kp.Genuine, marker: Path, attack: str) -> dict[str, Any]:
