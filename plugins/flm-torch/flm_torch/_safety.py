@@ -214,8 +214,15 @@ def _guard_call_ok(node: ast.Call) -> bool:
 
 
 def _small_int(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Constant) and type(node.value) is int
-            and 0 <= node.value <= _MAX_EXPONENT)
+    """A literal exponent of at most 64 in size: ``3``, ``-1``, ``0.5``, or sympy's
+    ``Integer(3)`` and ``Rational(1, 2)`` of such literals (srepr, torch 2.6-2.9)."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
+            node.func.id in {"Integer", "Rational", "Float"}) and not node.keywords:
+        return bool(node.args) and all(_small_int(arg) for arg in node.args)
+    return (isinstance(node, ast.Constant) and type(node.value) in (int, float)
+            and abs(node.value) <= _MAX_EXPONENT)
 
 
 def _bounded(node: ast.AST) -> bool:

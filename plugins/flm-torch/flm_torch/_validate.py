@@ -60,10 +60,12 @@ def check_argument_name(text: str) -> None:
 
 
 def check_fqn(text: str) -> None:
-    # Attribute paths: identifiers, or the digits nn.Sequential names its children with.
+    # Attribute paths: identifiers, or the digits nn.Sequential names its children with;
+    # never a dunder, which would reach a module's class or dict instead of a submodule.
     parts = text.split(".")
     if len(text) > MAX_NAME or not all(
-        _FQN_PART.match(part) and not keyword.iskeyword(part) for part in parts
+        _FQN_PART.match(part) and not keyword.iskeyword(part) and not part.startswith("__")
+        for part in parts
     ):
         raise ValueError(f"{text!r:.100} is not a dotted path of identifiers")
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# torch_payloads.py, the hostile-file builder the red-team tests and the fuzzer share
+sys.path.insert(0, str(Path(__file__).parent))
+
 
 def pytest_report_header() -> str:
     import torch
