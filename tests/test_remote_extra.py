@@ -47,3 +47,38 @@ def test_plain_paths_need_no_fsspec(toy: Any, tmp_path: Path) -> None:
 def test_remote_error_is_an_flm_error_and_an_os_error() -> None:
     assert issubclass(flm_core.RemoteError, flm_core.FLMError)
     assert issubclass(flm_core.RemoteError, OSError)
+
+
+@pytest.mark.usefixtures("no_fsspec")
+def test_flm_names_the_extra_for_a_url_and_never_echoes_credentials(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from flm_core.cli import main
+
+    url = "https://user:hunter2@example.invalid/m.flm?sig=abc123"
+    assert main(["inspect", url, "--storage-option", "password=s3cr3t"]) == 1
+    err = capsys.readouterr().err
+    assert EXTRA in err and "https://example.invalid/m.flm" in err
+    assert "hunter2" not in err and "abc123" not in err and "s3cr3t" not in err
+
+
+@pytest.mark.parametrize(("flags", "options"), [
+    (["a=1", "b:=1", "c:=true", "client_kwargs.region_name=eu-west-1"],
+     {"a": "1", "b": 1, "c": True, "client_kwargs": {"region_name": "eu-west-1"}}),
+    ([], {}),
+])
+def test_storage_options_from_the_command_line(flags: list[str], options: Any) -> None:
+    from flm_core.cli.files import storage_options
+
+    assert storage_options(flags) == options
+
+
+@pytest.mark.parametrize("flag", ["no-equals-sign-s3cr3t", "=s3cr3t", "bad:=s3cr3t"])
+def test_a_malformed_storage_option_is_refused_without_its_value(
+    flag: str, capsys: pytest.CaptureFixture[str], small_file: Path,
+) -> None:
+    from flm_core.cli import main
+
+    assert main(["inspect", str(small_file), "--storage-option", flag]) == 1
+    err = capsys.readouterr().err
+    assert "--storage-option" in err and "takes" in err and "s3cr3t" not in err

@@ -1,9 +1,10 @@
 """Where the ``flm`` command opens files and draws progress: one place for each, so standard
-streams (``-``) and, later, URLs and their options slot in without touching the commands."""
+streams (``-``) and URLs (with ``--storage-option``) slot in without touching the commands."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,8 +22,50 @@ class UsageError(FLMError):
     """A command line that cannot work, reported like any other error."""
 
 
+# --storage-option pairs of this run, for URLs (set by main from the command line)
+STORAGE_OPTIONS: dict[str, Any] = {}
+
+
+def _is_url(name: str) -> bool:
+    if "://" not in name:  # flm_core.remote, and fsspec, only for URLs
+        return False
+    from flm_core.remote import is_url
+
+    return is_url(name)
+
+
 def display_name(name: str) -> str:
-    return "<stdin>" if name == STDIO else name
+    """How errors and output name a file: a URL without its user, password or query."""
+    if name == STDIO:
+        return "<stdin>"
+    if _is_url(name):
+        from flm_core.remote import redact
+
+        return redact(name)
+    return name
+
+
+def storage_options(pairs: list[str]) -> dict[str, Any]:
+    """``--storage-option`` values: ``KEY=VALUE`` sets a string, ``KEY:=JSON`` a JSON
+    value (``anon:=true``); a dotted key nests (``client_kwargs.region_name=eu-west-1``)."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.rstrip(":"):  # the value is never echoed: it may be a secret
+            raise UsageError("--storage-option takes KEY=VALUE or KEY:=JSON")
+        parsed: Any = value
+        if key.endswith(":"):
+            key = key[:-1]
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                raise UsageError(f"--storage-option {key}:= takes a JSON value") from None
+        *parents, last = key.split(".")
+        target = options
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[last] = parsed
+    return options
 
 
 @contextlib.contextmanager
@@ -32,6 +75,12 @@ def open_input(name: str, buffering: int = 1024 * 1024) -> Iterator[Any]:
         if sys.stdin is None or sys.stdin.isatty():
             raise UsageError("standard input is a terminal; pipe or redirect a file into it")
         yield sys.stdin.buffer
+        return
+    if _is_url(name):
+        from flm_core.remote import reading
+
+        with reading(name, STORAGE_OPTIONS) as remote:
+            yield remote
         return
     with open(name, "rb", buffering=buffering) as stream:
         yield stream
@@ -44,6 +93,12 @@ def open_output(name: str) -> Iterator[Any]:
     if name == STDIO:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
+        return
+    if _is_url(name):  # uploaded as written, visible only once complete
+        from flm_core.remote import writing
+
+        with writing(name, STORAGE_OPTIONS) as remote:
+            yield remote
         return
     from flm_core.container.writer import atomic_path
 

@@ -10,12 +10,13 @@ from flm_core.cli.parser import build_parser
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    from flm_core.cli import commands
+    from flm_core.cli import commands, files
     from flm_core.cli.files import UsageError
     from flm_core.errors import FLMError
 
     args = build_parser().parse_args(argv)
     try:
+        files.STORAGE_OPTIONS = files.storage_options(getattr(args, "storage_option", []))
         status: int = getattr(commands, args.run)(args)
         sys.stdout.flush()  # a closed pipe must show here, inside the handler below
         return status

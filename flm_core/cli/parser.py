@@ -41,6 +41,13 @@ def _progress_options(parser: argparse.ArgumentParser) -> None:
                        help="never show a progress bar")
 
 
+def _storage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an fsspec storage option for URLs (s3://, gs://, https://...): "
+                             "credentials, endpoint_url, region; KEY:=JSON for a non-string "
+                             "value, a.b=... to nest; repeatable (docs/remote.md)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``flm`` parser: each subcommand's ``run`` names its function in
     :mod:`flm_core.cli.commands`, imported only when the command runs."""
@@ -59,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--verify", action="store_true",
                          help="check every checksum and digest first")
     _progress_options(inspect)
+    _storage_options(inspect)
     inspect.set_defaults(run="inspect")
 
     verify = commands.add_parser(
@@ -68,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "when any file is damaged.")
     verify.add_argument("files", nargs="+", metavar="FILE")
     _progress_options(verify)
+    _storage_options(verify)
     verify.set_defaults(run="verify")
 
     extract = commands.add_parser(
@@ -81,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also write the raw model payload, as DIR/model.payload")
     extract.add_argument("--force", action="store_true", help="overwrite existing files")
     _progress_options(extract)
+    _storage_options(extract)
     extract.set_defaults(run="extract")
 
     recompress = commands.add_parser(
@@ -94,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     recompress.add_argument("--compression", "-c", default="zstd", metavar="CODEC",
                             help="zstd (default), zlib, bz2, lzma, none, or a plugin's codec")
     _progress_options(recompress)
+    _storage_options(recompress)
     recompress.set_defaults(run="recompress")
 
     plugins = commands.add_parser(
@@ -118,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the model's method, where its plugin offers several "
                               "(sklearn: predict, predict_proba, decision_function, transform)")
     predict.add_argument("--pretty", action="store_true", help="indent the JSON")
+    _storage_options(predict)
     predict.set_defaults(run="predict", progress="never")
 
     serve = commands.add_parser(
@@ -136,5 +148,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="threads running model calls (default: CPU count, at most 8)")
     serve.add_argument("--log-level", default="info",
                        choices=["critical", "error", "warning", "info", "debug"])
+    _storage_options(serve)
     serve.set_defaults(run="serve", progress="never")
     return parser

@@ -89,11 +89,11 @@ def _json(value: Any) -> Any:
 def predict(args: argparse.Namespace) -> int:
     from flm_core.api import load
     from flm_core.cli.commands import _about, _emit
-    from flm_core.cli.files import display_name, open_input
+    from flm_core.cli.files import STORAGE_OPTIONS, display_name, open_input
     from flm_core.inference import Predictor
 
     options = {"method": args.method} if args.method else {}
-    with _about(args.file), load(args.file) as artifact:
+    with _about(args.file), load(args.file, storage_options=STORAGE_OPTIONS) as artifact:
         predictor = Predictor.from_artifact(artifact, source=display_name(args.file))
         with _about(args.input):
             with open_input(args.input) as stream:

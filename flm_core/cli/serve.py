@@ -45,7 +45,9 @@ def serve(args: argparse.Namespace) -> int:
 
     if args.max_body < 1:
         raise FLMError(f"--max-body must be a positive number of bytes, not {args.max_body}")
-    models = load_models(args.models)
+    from flm_core.cli.files import STORAGE_OPTIONS
+
+    models = load_models(args.models, storage_options=STORAGE_OPTIONS)
     app = create_app(models, max_body=args.max_body, workers=args.workers)
     for name, model in models.items():
         print(f"flm serve: {name} <- {model.source} ({model.meta.framework.lib})",
