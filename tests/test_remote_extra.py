@@ -82,3 +82,16 @@ def test_a_malformed_storage_option_is_refused_without_its_value(
     assert main(["inspect", str(small_file), "--storage-option", flag]) == 1
     err = capsys.readouterr().err
     assert "--storage-option" in err and "takes" in err and "s3cr3t" not in err
+
+
+@pytest.mark.parametrize("command", [
+    ["inspect", "s3://b/m.flm"], ["verify", "s3://b/m.flm", "s3://b/n.flm"],
+    ["extract", "s3://b/m.flm", "out"], ["recompress", "s3://b/m.flm", "s3://b/n.flm"],
+    ["predict", "s3://b/m.flm", "-i", "x.json"], ["serve", "m=s3://b/m.flm"],
+])
+def test_every_command_reading_a_file_takes_storage_options(command: list[str]) -> None:
+    from flm_core.cli.parser import build_parser
+
+    args = build_parser().parse_args([*command, "--storage-option", "anon:=true",
+                                      "--storage-option", "endpoint_url=http://x"])
+    assert args.storage_option == ["anon:=true", "endpoint_url=http://x"]
