@@ -78,7 +78,7 @@ class Reader:
 
     @property
     def _pinned(self) -> bool:
-        return self.device.type == "cuda"
+        return bool(self.device.type == "cuda")
 
     def _next_buffer(self, size: int) -> torch.Tensor:
         if not self._buffers:
