@@ -54,8 +54,9 @@ def check_ident(text: str) -> None:
 
 def check_argument_name(text: str) -> None:
     # Matched against the operator's schema, never pasted: torch itself passes a Python
-    # keyword (aten::random_'s `from`) positionally. Still an ASCII identifier.
-    if len(text) > MAX_NAME or not _ASCII_IDENT.match(text):
+    # keyword (aten::random_'s `from`) positionally, and writes "" for the positional
+    # arguments of control flow (torch.cond). Otherwise still an ASCII identifier.
+    if text and (len(text) > MAX_NAME or not _ASCII_IDENT.match(text)):
         raise ValueError(f"{text!r:.100} is not an argument name")
 
 
