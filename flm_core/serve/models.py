@@ -72,6 +72,15 @@ def parse_spec(spec: str) -> tuple[str, str]:
     return name, source
 
 
+def _shown(source: str) -> str:
+    """A URL without user, password or query (signed URLs carry keys there), for logs."""
+    if "://" not in source:
+        return source
+    from flm_core.remote import is_url, redact
+
+    return redact(source) if is_url(source) else source
+
+
 def load_models(specs: Iterable[str], **load_options: Any) -> dict[str, ServedModel]:
     """Load every model, or raise :class:`ServeError` naming the file that failed."""
     from flm_core.api import load
@@ -80,18 +89,20 @@ def load_models(specs: Iterable[str], **load_options: Any) -> dict[str, ServedMo
     for spec in specs:  # every name is checked before any file is read
         name, source = parse_spec(spec)
         if name in named:
-            raise ServeError(f"two models are named {name!r} ({named[name]} and {source}); "
+            raise ServeError(f"two models are named {name!r} ({_shown(named[name])} and "
+                             f"{_shown(source)}); "
                              f"name them NAME=FILE")
         named[name] = source
     models: dict[str, ServedModel] = {}
     try:
         for name, source in named.items():
+            shown = _shown(source)
             try:
                 artifact = load(source, **load_options)
             except (FLMError, OSError) as exc:
-                raise ServeError(f"{source}: {exc}") from exc
-            predictor = Predictor.from_artifact(artifact, source=source)
-            models[name] = ServedModel(name, source, predictor, artifact)
+                raise ServeError(f"{shown}: {exc}") from exc
+            predictor = Predictor.from_artifact(artifact, source=shown)
+            models[name] = ServedModel(name, shown, predictor, artifact)
     except BaseException:
         close_models(models)
         raise

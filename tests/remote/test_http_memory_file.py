@@ -81,3 +81,13 @@ def test_file_urls_take_the_atomic_local_path(toy: Any, tmp_path: Path) -> None:
 def test_an_unknown_scheme_is_a_clear_error() -> None:
     with pytest.raises(flm_core.RemoteError, match=r"nosuchproto://bucket/m\.flm"):
         flm_core.read_meta("nosuchproto://bucket/m.flm")
+
+
+def test_serve_names_a_url_that_failed_without_its_credentials(http_files: Any) -> None:
+    from flm_core.serve.models import ServeError, load_models
+
+    url = http_files.url.replace("http://", "http://user:hunter2@") + "/absent.flm?sig=abc123"
+    with pytest.raises(ServeError) as error:
+        load_models([f"m={url}"])
+    assert "absent.flm" in str(error.value)
+    assert "hunter2" not in str(error.value) and "abc123" not in str(error.value)
