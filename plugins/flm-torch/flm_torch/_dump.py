@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 
-from flm_core import FLMError, Payload
+from flm_core import FLMError, Payload, UnsafeModelError
 from flm_torch import _compat
 from flm_torch._devices import write_from_device
 from flm_torch._format import dtype_name, flat_view, write_header
 from flm_torch._inputs import EXAMPLE, infer_inputs
+from flm_torch._safety import check_program
 from flm_torch.errors import ExampleInputsError, TorchExportError
 
 
@@ -22,6 +24,7 @@ def dump(model: torch.nn.Module, *, example_inputs: Any = None, dynamic_shapes: 
     tensors = list(_tensors(program))
     entries = _entries(tensors)
     graph = _compat.program_json(program)
+    _check_loadable(graph)
 
     def write(sink: io.RawIOBase) -> None:
         write_header(sink, {"tensors": entries}, graph)
@@ -32,6 +35,15 @@ def dump(model: torch.nn.Module, *, example_inputs: Any = None, dynamic_shapes: 
     cls = type(model)
     return Payload(write=write, info=describe(model, program),
                    obj=f"{cls.__module__}.{cls.__qualname__}")
+
+
+def _check_loadable(graph: bytes) -> None:
+    """What load would refuse fails here, naming the place, not in someone's later load."""
+    try:
+        check_program(json.loads(graph))
+    except UnsafeModelError as exc:
+        raise TorchExportError(f"flm-torch cannot store this model: its exported program "
+                               f"would be refused on load ({exc})") from exc
 
 
 def _entries(tensors: list[tuple[str, str, torch.Tensor]]) -> list[dict[str, Any]]:

@@ -221,8 +221,9 @@ def _small_int(node: ast.AST) -> bool:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and (
             node.func.id in {"Integer", "Rational", "Float"}) and not node.keywords:
         return bool(node.args) and all(_small_int(arg) for arg in node.args)
-    return (isinstance(node, ast.Constant) and type(node.value) in (int, float)
-            and abs(node.value) <= _MAX_EXPONENT)
+    value = node.value if isinstance(node, ast.Constant) else None
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and abs(value) <= _MAX_EXPONENT)
 
 
 def _bounded(node: ast.AST) -> bool:

@@ -119,3 +119,19 @@ def test_what_torch_export_writes_passes_the_schema(name: str) -> None:
     flm_core.dump(model, buffer, example_inputs=args)
     with flm_core.load(io.BytesIO(buffer.getvalue())) as artifact, torch.no_grad():
         assert shapes(artifact.model(*args)) == shapes(model(*args))
+
+
+class HyphenatedKey(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleDict({"my-layer": nn.Linear(2, 2)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers["my-layer"](x)  # type: ignore[no-any-return]
+
+
+def test_a_model_load_would_refuse_fails_at_dump_naming_the_place() -> None:
+    from flm_torch.errors import TorchExportError
+
+    with pytest.raises(TorchExportError, match=r"refused on load .*'layers\.my-layer'"):
+        flm_core.dump(HyphenatedKey(), io.BytesIO())
