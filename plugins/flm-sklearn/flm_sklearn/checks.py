@@ -172,28 +172,41 @@ def plain_state(value: Any, path: str) -> None:
 def _tree_shape(left: Any, right: Any, leaf: Any, path: str) -> Any:
     """Children in range and after their parent, each node but the root a child exactly
     once: the nodes form one tree rooted at 0 and every walk from the root ends at a leaf.
-    Returns each node's depth."""
+    Returns each node's depth. A few vectorised passes: this runs once per tree on load."""
     np = _np()
     n = len(left)
-    index = np.arange(n)
     inner = ~leaf
-    parents = index[inner]
-    lefts, rights = left[inner].astype(np.int64), right[inner].astype(np.int64)
-    if ((lefts <= parents) | (rights <= parents) | (lefts >= n) | (rights >= n)).any():
+    parents = np.flatnonzero(inner)
+    lefts, rights = left[inner], right[inner]
+    if len(parents) * 2 != n - 1:  # a binary tree of n nodes has n - 1 edges
+        raise fail(path, "the nodes do not form a single binary tree")
+    if len(parents) and ((lefts <= parents).any() or (rights <= parents).any()
+                         or max(lefts.max(), rights.max()) >= n):
         raise fail(path, "a child index is out of range or not after its parent")
-    children = np.concatenate([lefts, rights])
-    counts = np.bincount(children, minlength=n)
-    if counts[0] or (counts[1:] != 1).any():
-        raise fail(path, "the nodes do not form a single tree")
-    parent = np.zeros(n, dtype=np.int64)
+    parent = np.full(n, -1, dtype=np.int64)
     parent[lefts] = parents
     parent[rights] = parents
-    depth = (index > 0).astype(np.int64)
+    parent[0] = 0
+    if parent.min() < 0:  # n - 1 children in [1, n) and every node reached: all distinct
+        raise fail(path, "the nodes do not form a single tree")
+    depth = (parent != np.arange(n)).astype(np.int64)
     ancestor = parent
     while ancestor.any():  # pointer jumping: log2(depth) rounds
-        depth = depth + depth[ancestor]
+        depth += depth[ancestor]
         ancestor = ancestor[ancestor]
     return depth
+
+
+def _columns(records: Any, names: tuple[str, ...]) -> Any:
+    """Integer fields of a record array as contiguous rows: the checks then run on packed
+    memory instead of striding over 64-byte records (a few times faster per tree)."""
+    np = _np()
+    fields = records.dtype.fields
+    if all(fields[n][0] == np.dtype(np.int64) and fields[n][1] % 8 == 0 for n in names) and (
+            records.dtype.itemsize % 8 == 0 and records.flags.c_contiguous):
+        words = records.view(np.int64).reshape(len(records), records.dtype.itemsize // 8)
+        return np.ascontiguousarray(words[:, [fields[n][1] // 8 for n in names]].T)
+    return [np.ascontiguousarray(records[n]) for n in names]
 
 
 def tree(args: list[Any], value: Any, path: str) -> None:
@@ -211,7 +224,7 @@ def tree(args: list[Any], value: Any, path: str) -> None:
     if values.shape != (n, n_outputs, int(n_classes.max())):
         raise fail(path, f"values has shape {values.shape}, not ({n}, {n_outputs}, "
                    f"{int(n_classes.max())})")
-    left, right, feature = nodes["left_child"], nodes["right_child"], nodes["feature"]
+    left, right, feature = _columns(nodes, ("left_child", "right_child", "feature"))
     leaf = left == -1
     if (right[leaf] != -1).any():
         raise fail(path, "a leaf has a right child")
