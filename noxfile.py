@@ -345,3 +345,17 @@ def bench(session: nox.Session) -> None:
                 *FLAMA_DEPS, external=True)
     session.run("python", "-m", "benchmarks", *(session.posargs or ["--quick"]),
                 env={"FLM_BENCH_FLAMA_PYTHON": str(flama / "bin" / "python")})
+
+
+@nox.session(python="3.11", default=False)
+def bench_serving(session: nox.Session) -> None:
+    """`flm serve` vs `flama serve` (2.2.2, its own venv): requests/s and p50/p99 at 1 and
+    8 clients, the direct call as the floor (benchmarks/serving.py; docs/serving.md)."""
+    install(session, "-e", ".[serve]", "-e", plugin_dir("sklearn"), "httpx")
+    flama = Path(session.virtualenv.location).parent / "bench-serving-flama"
+    if not (flama / "bin" / "python").exists():
+        session.run("python", "-m", "venv", str(flama))
+    session.run(str(flama / "bin" / "python"), "-m", "pip", "install", "-q", *CONSTRAINTS,
+                "flama==2.2.2", "pydantic", "scikit-learn", external=True)
+    session.run("python", "-m", "benchmarks.serving", *session.posargs,
+                env={"FLM_BENCH_FLAMA_PYTHON": str(flama / "bin" / "python")})
