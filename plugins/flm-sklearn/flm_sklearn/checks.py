@@ -169,32 +169,32 @@ def plain_state(value: Any, path: str) -> None:
             raise fail(path, f"{key!r:.60} is not an attribute name")
 
 
-def _tree_shape(left: Any, right: Any, leaf: Any, path: str) -> Any:
+def _tree_shape(left: Any, right: Any, leaf: Any, path: str) -> None:
     """Children in range and after their parent, each node but the root a child exactly
     once: the nodes form one tree rooted at 0 and every walk from the root ends at a leaf.
-    Returns each node's depth. A few vectorised passes: this runs once per tree on load."""
+    Whole-array passes without compressing (this runs once per tree on load)."""
     np = _np()
     n = len(left)
     inner = ~leaf
-    parents = np.flatnonzero(inner)
-    lefts, rights = left[inner], right[inner]
-    if len(parents) * 2 != n - 1:  # a binary tree of n nodes has n - 1 edges
+    if (n - int(np.count_nonzero(leaf))) * 2 != n - 1:  # a binary tree has n - 1 edges
         raise fail(path, "the nodes do not form a single binary tree")
-    if len(parents) and ((lefts <= parents).any() or (rights <= parents).any()
-                         or max(lefts.max(), rights.max()) >= n):
+    index = np.arange(n)
+    if (((left <= index) | (right <= index)) & inner).any() or max(left.max(), right.max()) >= n:
         raise fail(path, "a child index is out of range or not after its parent")
-    parent = np.full(n, -1, dtype=np.int64)
-    parent[lefts] = parents
-    parent[rights] = parents
-    parent[0] = 0
-    if parent.min() < 0:  # n - 1 children in [1, n) and every node reached: all distinct
+    reached = np.zeros(n + 1, dtype=bool)  # a leaf's -1 lands in the spare last slot
+    reached[left] = True
+    reached[right] = True
+    if np.count_nonzero(reached[1:n]) != n - 1:  # n - 1 children in [1, n): all distinct
         raise fail(path, "the nodes do not form a single tree")
-    depth = (parent != np.arange(n)).astype(np.int64)
-    ancestor = parent
-    while ancestor.any():  # pointer jumping: log2(depth) rounds
-        depth += depth[ancestor]
-        ancestor = ancestor[ancestor]
-    return depth
+
+
+def tree_depth(instance: Any, path: str) -> None:
+    """``decision_path`` sizes its output by ``max_depth``: it must not be below the real
+    depth. sklearn's own C loop measures it, once the node checks above have proved that
+    loop reads only nodes in range (so the Tree exists here, but nothing has used it)."""
+    depth = int(instance.compute_node_depths().max()) - 1  # the root counts 1
+    if depth > instance.max_depth:
+        raise fail(path, f"max_depth {instance.max_depth} is below the tree's depth {depth}")
 
 
 def _columns(records: Any, names: tuple[str, ...]) -> Any:
@@ -226,16 +226,14 @@ def tree(args: list[Any], value: Any, path: str) -> None:
                    f"{int(n_classes.max())})")
     left, right, feature = _columns(nodes, ("left_child", "right_child", "feature"))
     leaf = left == -1
-    if (right[leaf] != -1).any():
+    if ((right != -1) & leaf).any():
         raise fail(path, "a leaf has a right child")
-    features = feature[~leaf]
-    if features.size and (features.min() < 0 or features.max() >= n_features):
+    if (((feature < 0) | (feature >= n_features)) & ~leaf).any():
         raise fail(path, f"a split feature is outside [0, {n_features})")
-    depth = _tree_shape(left, right, leaf, path)
+    _tree_shape(left, right, leaf, path)
     max_depth = value["max_depth"]
-    if type(max_depth) is not int or not depth.max() <= max_depth <= n:
-        raise fail(path, f"max_depth {max_depth!r:.40} is below the tree's depth "
-                   f"{int(depth.max())} or above its node count")
+    if type(max_depth) is not int or not 0 <= max_depth <= n:  # the real depth: tree_depth
+        raise fail(path, f"max_depth {max_depth!r:.40} is outside [0, {n}]")
 
 
 def hist_predictor(value: Any, path: str) -> None:
@@ -335,6 +333,9 @@ def built(instance: Any, path: str) -> None:
     """Cross-object invariants, once an estimator has its state: sklearn validates ``X``
     against the outer estimator's ``n_features_in_`` and then hands it, unchecked, to the
     trees inside."""
+    if schema.class_path(type(instance)) == "sklearn.tree._tree.Tree":
+        tree_depth(instance, path)
+        return
     attrs = getattr(instance, "__dict__", None)
     if type(attrs) is not dict:
         return

@@ -257,7 +257,7 @@ class Encoder:
         elif _cython_unpickle(func, cls) and len(args) == 3 and args[0] is cls:
             # Cython's automatic pickling (sklearn 1.3's loss classes): the fields' values,
             # which the class's own __setstate__ takes back; the checksum only guards layout
-            args, state = (), args[2]
+            state, args = args[2], ()
         elif func is not cls:
             raise self.fail(path, f"{_describe(value)} pickles through {_describe(func)}, "
                             "a function the loader would have to call")
