@@ -66,25 +66,29 @@ json_values = st.recursive(
 
 
 @st.composite
-def edits(draw: st.DrawFn, genuine: tp.Genuine, paths: list[tuple[Any, ...]]) -> dict[str, Any]:
+def edits(draw: st.DrawFn, genuines: list[tp.Genuine],
+          paths: list[list[tuple[Any, ...]]]) -> dict[str, Any]:
+    model = draw(st.integers(0, len(genuines) - 1))
+    genuine = genuines[model]
     kind = draw(st.sampled_from(["value", "key", "manifest", "bytes", "truncate"]))
+    edit: dict[str, Any] = {"model": model, "kind": kind}
     if kind == "value":
-        return {"kind": kind, "path": draw(st.sampled_from(paths)), "value": draw(json_values)}
+        return {**edit, "path": draw(st.sampled_from(paths[model])), "value": draw(json_values)}
     if kind == "key":
-        keyed = [p for p in paths if p and isinstance(p[-1], str)]
-        return {"kind": kind, "path": draw(st.sampled_from(keyed)),
+        keyed = [p for p in paths[model] if p and isinstance(p[-1], str)]
+        return {**edit, "path": draw(st.sampled_from(keyed)),
                 "value": draw(st.sampled_from(HOSTILE_TEXT) | st.text(max_size=12))}
     if kind == "manifest":
         index = draw(st.integers(0, len(genuine.entries) - 1))
         field = draw(st.sampled_from(["name", "role", "dtype", "shape", "requires_grad", "tie"]))
         value = draw(json_values | st.lists(st.integers(-2, 1 << 62), max_size=70))
-        return {"kind": kind, "index": index, "field": field, "value": value}
+        return {**edit, "index": index, "field": field, "value": value}
     size = len(genuine.payload)
     if kind == "truncate":
-        return {"kind": kind, "at": draw(st.integers(0, size - 1))}
+        return {**edit, "at": draw(st.integers(0, size - 1))}
     flips = draw(st.lists(st.tuples(st.integers(0, size - 1), st.integers(0, 255)),
                           min_size=1, max_size=8))
-    return {"kind": kind, "flips": flips}
+    return {**edit, "flips": flips}
 
 
 def apply(genuine: tp.Genuine, edit: dict[str, Any]) -> bytes:
@@ -124,17 +128,17 @@ def check(payload: bytes) -> str:
 
 
 def run(seconds: float, corpus: Path) -> int:
-    genuine = tp.Genuine()
-    paths = [p for p in tp.paths(genuine.program)]
+    genuines = [tp.Genuine(), tp.Genuine(tp.ControlFlow(), example_inputs=(torch.randn(2, 3),))]
+    paths = [list(tp.paths(genuine.program)) for genuine in genuines]
     counts: dict[str, int] = {}
     last: dict[str, Any] = {}
 
     @settings(max_examples=25, deadline=None, database=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
-    @given(edits(genuine, paths))
+    @given(edits(genuines, paths))
     def one(edit: dict[str, Any]) -> None:
         last["edit"] = edit
-        payload = apply(genuine, edit)
+        payload = apply(genuines[edit["model"]], edit)
         last["payload"] = payload
         outcome = check(payload)
         counts[outcome] = counts.get(outcome, 0) + 1

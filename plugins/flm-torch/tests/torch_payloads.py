@@ -34,6 +34,18 @@ class Model(torch.nn.Module):
         return torch.nn.functional.gelu(self.seq(torch.tanh(self.l1(x))), approximate="tanh")
 
 
+class ControlFlow(torch.nn.Module):
+    """torch.cond: subgraphs nested in node arguments, a second shape of program."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.l1 = torch.nn.Linear(3, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cond(x.sum() > 0, lambda x: self.l1(x).relu(), lambda x: self.l1(x).tanh(),
+                          (x,))
+
+
 class Genuine:
     """A genuine payload split into its manifest entries, program JSON and tensor bytes."""
 
