@@ -175,7 +175,7 @@ def remote(session: nox.Session) -> None:
 def serve(session: nox.Session) -> None:
     """`flm predict` and `flm serve`: real uvicorn processes on loopback, started by
     tests/serve, with the seed's three models (the `tests` sessions skip it: no serve extra)."""
-    install(session, "-e", ".[test,serve]", "httpx", "pandas",
+    install(session, "-e", ".[test,serve,remote]", "httpx", "pandas",
             *[arg for p in PLUGINS for arg in ("-e", plugin_dir(p))],
             *PLUGINS["tensorflow"]["latest"])
     session.run("pytest", "tests/serve", *session.posargs)

@@ -135,3 +135,15 @@ def test_shutdown_finishes_requests_in_flight(files: dict[str, Path],
     assert response.status_code == 200 and response.json() == {"output": [[3.0]]}
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{running.url}/v2/health/live", timeout=2)
+
+
+def test_files_given_as_urls_are_served(files: dict[str, Path], start_server: Any,
+                                        xor_model: Any) -> None:
+    pytest.importorskip("fsspec", reason="URLs need flm-core[remote] (nox -s serve has it)")
+    url = files["xor"].as_uri()  # file://...: the same fsspec path as s3:// or https://
+    running = start_server(url)  # named after the URL's stem
+    try:
+        response = httpx.post(f"{running.url}/xor/predict/", json={"input": XOR.tolist()})
+        assert response.json() == {"output": xor_model.predict(XOR.astype(float)).tolist()}
+    finally:
+        assert running.stop() == 0, running.output()
