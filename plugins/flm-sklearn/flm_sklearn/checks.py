@@ -49,6 +49,8 @@ def bools(array: Any, path: str) -> Any:
 def hashable_items(items: list[Any], path: str) -> list[Any]:
     """Set items and dict keys: plain immutable values only, and none whose hashes a file
     could make collide (big ints, many floats): that turns building a dict quadratic."""
+    if all(type(item) is str for item in items):  # attribute names, vocabularies
+        return items
     np = _np()
     floats = 0
 
@@ -160,13 +162,20 @@ def state(cls: type, args: list[Any], value: Any, path: str) -> None:
         spline(value, path)
 
 
+_NAMES_SEEN: set[str] = set()  # attribute names already proved plain
+
+
 def plain_state(value: Any, path: str) -> None:
     """An instance's attributes: identifiers, and never a dunder."""
     if type(value) is not dict:
         raise fail(path, "the state of a plain object is a dict of attributes")
     for key in value:
+        if key in _NAMES_SEEN:
+            continue
         if not schema.is_identifier(key) or key.startswith("__"):
             raise fail(path, f"{key!r:.60} is not an attribute name")
+        if len(_NAMES_SEEN) < 10_000:  # bounded: a file cannot grow it without limit
+            _NAMES_SEEN.add(key)
 
 
 def _tree_shape(left: Any, right: Any, leaf: Any, path: str) -> None:

@@ -63,6 +63,7 @@ class Decoder:
         self.trusted = trusted
         self.unsafe = unsafe
         self.table: list[Any] = []
+        self.classes: dict[str, type] = {}  # a forest names the same few classes 50 times
 
     def decode(self, node: Any, path: str = "model", depth: int = 0) -> Any:
         kind = type(node)
@@ -277,7 +278,11 @@ class Decoder:
         return cls(tuple(arrays), shape=shape, copy=False)
 
     def _object(self, node: dict[str, Any], path: str, depth: int) -> Any:
-        cls = schema.resolve_class(node["class"], self.trusted, self.unsafe)
+        name = node["class"]
+        cls = self.classes.get(name) if type(name) is str else None
+        if cls is None:
+            cls = schema.resolve_class(name, self.trusted, self.unsafe)
+            self.classes[name] = cls
         args = self._items(node, path, depth, "args") if "args" in node else []
         checks.arguments(cls, args, path)
         instance = cls.__new__(cls, *args)
