@@ -66,10 +66,17 @@ def program_json(program: torch.export.ExportedProgram) -> bytes:
                                    serialize_constants=False, serialize_example_inputs=False)
         return bytes(artifact.exported_program)
     # Older torch always pickles the three artifacts through one module-level helper: make
-    # it return nothing while this call runs (the lock keeps other threads off the swap).
+    # it return nothing for this thread while this call runs. Other threads still get the
+    # real helper (a torch.export.save elsewhere keeps its weights); the lock keeps two
+    # dumps from stacking swaps.
     with _LOCK:
         original = serde.serialize_torch_artifact
-        serde.serialize_torch_artifact = lambda *args, **kwargs: b""
+        caller = threading.get_ident()
+
+        def nothing_here(*args: Any, **kwargs: Any) -> Any:
+            return b"" if threading.get_ident() == caller else original(*args, **kwargs)
+
+        serde.serialize_torch_artifact = nothing_here
         try:
             artifact = serde.serialize(program)
         finally:

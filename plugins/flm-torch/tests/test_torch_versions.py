@@ -63,6 +63,31 @@ def test_program_json_never_pickles_the_weights_on_either_serializer_path(
     assert json.loads(first)["schema_version"]["major"] == _compat.schema_version()[0]
 
 
+def test_the_older_path_swaps_the_pickler_for_its_own_thread_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    from torch._export.serde import serialize as serde
+
+    program = _dump.export(Small(), None, None)
+    monkeypatch.setattr(_compat, "skips_artifacts", lambda: False)
+    real_serialize = serde.serialize
+    seen: dict[str, bytes] = {}
+
+    def pickle_here_and_elsewhere(*args: object, **kwargs: object) -> object:
+        seen["here"] = serde.serialize_torch_artifact({"w": torch.ones(2)})
+        other = threading.Thread(target=lambda: seen.update(
+            other=serde.serialize_torch_artifact({"w": torch.ones(2)})))
+        other.start()
+        other.join()
+        return real_serialize(*args, **kwargs)
+
+    monkeypatch.setattr(serde, "serialize", pickle_here_and_elsewhere)
+    _compat.program_json(program)
+    assert seen["here"] == b"" and len(seen["other"]) > 0
+
+
 def payload_parts() -> tuple[list[dict[str, Any]], dict[str, Any], bytes]:
     sink = io.BytesIO()
     _dump.dump(Small()).write(sink)
