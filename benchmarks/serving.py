@@ -88,15 +88,16 @@ def running(command: list[str], url: str, probe: str) -> Iterator[str]:
             process.kill()
 
 
-def load(url: str, path: str, body: dict[str, Any], clients: int, requests: int,
+def load(url: str, path: str, body: dict[str, Any] | None, clients: int, requests: int,
          check: Callable[[Any], bool]) -> dict[str, float]:
-    """``clients`` concurrent keep-alive clients, ``requests`` each; every answer checked."""
+    """``clients`` concurrent keep-alive clients, ``requests`` each; every answer checked.
+    No ``body``: a GET (the HTTP floor: what a request costs without a model)."""
     import httpx
 
     async def client(http: httpx.AsyncClient, times: list[float]) -> None:
         for _ in range(requests):
             started = time.perf_counter()
-            response = await http.post(path, json=body)
+            response = await (http.get(path) if body is None else http.post(path, json=body))
             times.append(time.perf_counter() - started)
             if response.status_code != 200 or not check(response.json()):
                 raise RuntimeError(f"{url}{path}: wrong answer {response.text:.200}")
@@ -105,7 +106,7 @@ def load(url: str, path: str, body: dict[str, Any], clients: int, requests: int,
         limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
         async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as http:
             for _ in range(20):  # warm-up: connections, first-call costs
-                await http.post(path, json=body)
+                await (http.get(path) if body is None else http.post(path, json=body))
             times: list[float] = []
             started = time.perf_counter()
             await asyncio.gather(*(client(http, times) for _ in range(clients)))
@@ -183,12 +184,15 @@ def measure(requests: int, rounds: int) -> list[dict[str, Any]]:
         oip = {"inputs": [{"name": "input", "shape": [1, len(row[0])], "datatype": "FP64",
                            "data": row[0]}]}
         targets = [  # (server, route, body, check)
+            ("flm serve, no model (HTTP floor)", "/v2/health/live", None,
+             lambda b: b == {"live": True}),
             ("flm serve", flama_route, {"input": row}, lambda b, e=expected: b["output"] == e),
             ("flm serve", f"/v2/models/{name}/infer", oip,
              lambda b, e=expected: b["outputs"][0]["data"] == e)]
         with contextlib.ExitStack() as stack:
             urls = {"flm serve": stack.enter_context(
                 running(flm_command, f"http://127.0.0.1:{port}", "/v2/health/ready"))}
+            urls["flm serve, no model (HTTP floor)"] = urls["flm serve"]
             if flama:
                 command, url = _flama_server(flama, name, model, work)
                 urls["flama serve 2.2.2"] = stack.enter_context(running(command, url,
