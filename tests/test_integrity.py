@@ -102,9 +102,9 @@ def test_load_and_verify_reject_a_forged_digest_that_read_meta_reports_as_claime
     # Another payload claiming an approved model's digest, trailer crc recomputed.
     forged = _forge_model_entry(data, flmfile, "sha256", lambda _: "0" * 64)
     assert flm_core.read_meta(io.BytesIO(forged)).model_digest == "0" * 64  # head+tail only
-    with pytest.raises(flm_core.ChecksumError, match="trailer does not match.*sha256"):
+    with pytest.raises(flm_core.ChecksumError, match=r"trailer does not match.*sha256"):
         flm_core.load(io.BytesIO(forged))
-    with pytest.raises(flm_core.ChecksumError, match="trailer does not match.*sha256"):
+    with pytest.raises(flm_core.ChecksumError, match=r"trailer does not match.*sha256"):
         flm_core.verify(io.BytesIO(forged))
 
 
