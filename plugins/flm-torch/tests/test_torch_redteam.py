@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -239,8 +240,11 @@ def test_anything_outside_the_schema_is_refused(genuine: tp.Genuine, case: str) 
                                   "Pow(Integer(2), Integer(1000000000))"])
 def test_expressions_that_would_take_minutes_or_gigabytes_are_refused(
         genuine: tp.Genuine, expr: str) -> None:
-    program = json.loads(json.dumps(genuine.program).replace(
-        "Symbol('s77', positive=True, integer=True)", expr, 1))
+    # The symbol's name depends on the torch that exported: s77 on 2.13, s0 on 2.6
+    text, found = re.subn(r"Symbol\('s\d+', positive=True, integer=True\)",
+                          lambda _: expr, json.dumps(genuine.program), count=1)
+    assert found, "the genuine program has no shape symbol to replace"
+    program = json.loads(text)
     start = time.monotonic()
     refused(genuine.build(program))
     assert time.monotonic() - start < 30
