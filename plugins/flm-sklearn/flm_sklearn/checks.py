@@ -127,6 +127,10 @@ def records(kind: str, array: Any, path: str) -> None:
                 raise fail(path, f"{name} outside [0, {limit})")
 
 
+# Extension types whose constructor takes a few floats (a loss's power or threshold)
+_NUMERIC_ARGUMENTS = frozenset({"sklearn._loss._loss", "sklearn.linear_model._sgd_fast"})
+
+
 def arguments(cls: type, args: list[Any], path: str) -> None:
     """Constructor arguments of extension types (their ``__cinit__`` needs them)."""
     np = _np()
@@ -142,6 +146,8 @@ def arguments(cls: type, args: list[Any], path: str) -> None:
         if n_classes.min() < 1:
             raise fail(path, "every output has at least one class")
         return
+    if args and cls.__module__ not in _NUMERIC_ARGUMENTS:
+        raise fail(path, f"{cls.__qualname__} is made without constructor arguments")
     if any(type(a) not in (int, float, bool) for a in args):
         raise fail(path, f"{cls.__qualname__} takes only numbers as constructor arguments")
 
@@ -330,73 +336,3 @@ def spline(value: Any, path: str) -> None:
     if type(axis) is not int or not 0 <= axis < coefficients.ndim:
         raise fail(path, "axis out of range")
 
-
-def _trees(estimators: Any) -> list[Any]:
-    np = _np()
-    items = estimators.ravel().tolist() if isinstance(estimators, np.ndarray) else estimators
-    return ([e for e in items if type(getattr(e, "tree_", None)).__name__ == "Tree"]
-            if type(items) is list else [])
-
-
-def built(instance: Any, path: str) -> None:
-    """Cross-object invariants, once an estimator has its state: sklearn validates ``X``
-    against the outer estimator's ``n_features_in_`` and then hands it, unchecked, to the
-    trees inside."""
-    if schema.class_path(type(instance)) == "sklearn.tree._tree.Tree":
-        tree_depth(instance, path)
-        return
-    attrs = getattr(instance, "__dict__", None)
-    if type(attrs) is not dict:
-        return
-    n_features = attrs.get("n_features_in_")
-    tree_ = attrs.get("tree_")
-    if type(tree_).__name__ != "Tree":  # KernelDensity's tree_ is a KDTree
-        tree_ = None
-    if tree_ is not None and n_features is not None and tree_.n_features != n_features:
-        raise fail(path, f"tree_ has {tree_.n_features} features, the estimator {n_features}")
-    if n_features is not None and "estimators_" in attrs:
-        subsets = attrs.get("estimators_features_")
-        for i, sub in enumerate(_trees(attrs["estimators_"])):
-            expected = n_features
-            if subsets is not None:
-                features = _array(subsets[i] if i < len(subsets) else None,
-                                  f"{path}.estimators_features_[{i}]", 1, "i")
-                if features.size and (features.min() < 0 or features.max() >= n_features):
-                    raise fail(path, "a bagged estimator uses features out of range")
-                expected = len(features)
-            if getattr(sub, "n_features_in_", None) != expected:
-                raise fail(path, f"estimators_[{i}] expects {sub.n_features_in_} features, "
-                           f"not {expected}")
-        per_iteration = attrs.get("n_trees_per_iteration_")
-        estimators = attrs["estimators_"]
-        if (per_iteration is not None and getattr(estimators, "ndim", 0) == 2
-                and estimators.shape[1] != per_iteration):
-            raise fail(path, "estimators_ columns differ from n_trees_per_iteration_")
-    if "_predictors" in attrs:
-        _hist_features(attrs, n_features, path)
-
-
-def _hist_features(attrs: dict[str, Any], n_features: Any, path: str) -> None:
-    np = _np()
-    mapper = attrs.get("_bin_mapper")
-    categorical = getattr(mapper, "is_categorical_", None)
-    if type(n_features) is not int:
-        raise fail(path, "a histogram gradient boosting model needs n_features_in_")
-    if categorical is not None:
-        _array(categorical, f"{path}._bin_mapper.is_categorical_", 1, "bu")
-        if len(categorical) != n_features:
-            raise fail(path, "is_categorical_ must cover every feature")
-    predictors = attrs["_predictors"]
-    if type(predictors) is not list:
-        raise fail(path, "_predictors is a list of lists")
-    for row in predictors:
-        for predictor in row if type(row) is list else [row]:
-            nodes = getattr(predictor, "nodes", None)
-            if not isinstance(nodes, np.ndarray) or nodes.dtype.names is None:
-                raise fail(path, "a predictor without node records")
-            inner = nodes[nodes["is_leaf"] == 0]
-            if inner.size and inner["feature_idx"].max() >= n_features:
-                raise fail(path, f"a split feature is outside [0, {n_features})")
-            split = inner[inner["is_categorical"] != 0]["feature_idx"]
-            if split.size and (categorical is None or not np.asarray(categorical)[split].all()):
-                raise fail(path, "a categorical split on a feature that is not categorical")

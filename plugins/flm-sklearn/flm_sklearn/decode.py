@@ -13,7 +13,7 @@ import struct
 from typing import Any
 
 from flm_core import FormatError
-from flm_sklearn import checks, schema
+from flm_sklearn import checks, crosschecks, schema
 
 _COPY_BELOW = 4096  # small arrays are copied out so the region can be freed once trees copy theirs
 
@@ -300,5 +300,5 @@ class Decoder:
             if not isinstance(instance, dict) or type(items) is not dict:
                 raise fail(path, "only a dict subclass holds items")
             dict.update(instance, items)
-        checks.built(instance, path)
+        crosschecks.built(instance, path)
         return instance

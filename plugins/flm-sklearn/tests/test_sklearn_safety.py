@@ -243,6 +243,44 @@ def test_hist_gradient_boosting_nodes_are_checked() -> None:
     refused(edited(model, edit), flm_core.FormatError, "feature")
 
 
+def _fewer_dual_columns(named: dict[str, Any], region: bytearray) -> None:
+    dual = named["_dual_coef_"]
+    dual["shape"][1] -= 1
+    dual["nbytes"] -= 8
+
+
+def _more_support(named: dict[str, Any], region: bytearray) -> None:
+    counts = named["_n_support"]
+    hostile.view(region, counts, counts["dtype"])[0] += 5
+
+
+def _no_intercepts(named: dict[str, Any], region: bytearray) -> None:
+    named["_intercept_"].update(shape=[0], nbytes=0, offset=0)
+
+
+SVM_LIES = {"dual coefficients for fewer vectors": _fewer_dual_columns,
+            "support counts past the vectors": _more_support,
+            "intercepts missing": _no_intercepts}
+
+
+@pytest.mark.parametrize("lie", sorted(SVM_LIES))
+def test_libsvm_arrays_must_agree_before_predict_can_trust_them(lie: str) -> None:
+    from sklearn.svm import SVC
+
+    def edit(manifest: dict[str, Any], region: bytearray) -> None:
+        state = manifest["root"]["state"]
+        named = dict(zip(state["keys"], state["values"], strict=True))
+        SVM_LIES[lie](named, region)
+
+    refused(edited(SVC().fit(X, Y), edit), flm_core.FormatError, "malformed at model:")
+
+
+def test_constructor_arguments_only_for_the_types_that_take_numbers() -> None:
+    root = {"$": "object", "id": 0, "class": "sklearn.neighbors._kd_tree.KDTree",
+            "args": [10**9]}
+    refused(hostile.frame(hostile.document(root)), flm_core.FormatError, "without constructor")
+
+
 # --- item 7 and 8: no hangs, no allocation the bytes do not hold ----------------------------
 
 @pytest.mark.parametrize("name", ["collections.deque", "builtins.range", "builtins.bytearray",
