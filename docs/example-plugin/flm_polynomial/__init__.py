@@ -53,9 +53,13 @@ def load(stream: io.BufferedIOBase, meta: flm_core.Metadata) -> Any:
 
 
 def _numpy_version() -> str:
-    import numpy
+    # `flm plugins` lists versions: read numpy's without importing it unless it is loaded
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        return str(numpy.__version__)
+    from importlib.metadata import version
 
-    return str(numpy.__version__)
+    return version("numpy")
 
 
 def _compress_ultra(block: memoryview) -> bytes:
