@@ -71,7 +71,8 @@ def flat_view(tensor: torch.Tensor) -> torch.Tensor:
 
 def raw_array(tensor: torch.Tensor) -> np.ndarray:
     """A CPU tensor's bytes as a flat numpy array whose itemsize is the element size."""
-    return flat_view(tensor).numpy()
+    array: np.ndarray = flat_view(tensor).numpy()
+    return array
 
 
 def write_header(sink: io.RawIOBase, manifest: dict[str, Any], program: bytes) -> None:
