@@ -11,6 +11,7 @@ from __future__ import annotations
 
 CLASSES = frozenset({
     "scipy.interpolate._bsplines.BSpline",
+    "scipy.interpolate._bsplines._BSpline",  # scipy 1.18: BSpline's state delegates to one
     "sklearn._loss._loss.CyAbsoluteError",
     "sklearn._loss._loss.CyExponentialLoss",
     "sklearn._loss._loss.CyHalfBinomialLoss",

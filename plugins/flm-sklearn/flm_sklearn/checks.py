@@ -146,7 +146,7 @@ def arguments(cls: type, args: list[Any], path: str) -> None:
         if n_classes.min() < 1:
             raise fail(path, "every output has at least one class")
         return
-    if args and cls.__module__ not in _NUMERIC_ARGUMENTS:
+    if args and schema.BARE_MODULES.get(cls.__module__, cls.__module__) not in _NUMERIC_ARGUMENTS:
         raise fail(path, f"{cls.__qualname__} is made without constructor arguments")
     if any(type(a) not in (int, float, bool) for a in args):
         raise fail(path, f"{cls.__qualname__} takes only numbers as constructor arguments")
@@ -164,8 +164,16 @@ def state(cls: type, args: list[Any], value: Any, path: str) -> None:
         binary_tree(value, path, 2 if "_kd_tree" in name else 1)
     elif name.startswith("sklearn.metrics._dist_metrics."):
         metric(name, value, path)
-    elif name == "scipy.interpolate._bsplines.BSpline":
+    elif name == "scipy.interpolate._bsplines._BSpline":
         spline(value, path)
+    elif name == "scipy.interpolate._bsplines.BSpline":
+        if type(value) is tuple:  # scipy 1.18: (the _BSpline checked above, an array)
+            delegate = value[0] if len(value) == 2 else None
+            if type(delegate).__qualname__ != "_BSpline" or not isinstance(
+                    value[1], _np().ndarray):
+                raise fail(path, "a BSpline's state is a _BSpline and an array")
+        else:
+            spline(value, path)
 
 
 _NAMES_SEEN: set[str] = set()  # attribute names already proved plain

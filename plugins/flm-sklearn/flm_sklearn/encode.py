@@ -215,7 +215,7 @@ class Encoder:
 
     def _class_name(self, cls: type, path: str) -> str:
         name = schema.class_path(cls)
-        module = importlib.import_module(cls.__module__)
+        module = importlib.import_module(name.removesuffix(f".{cls.__qualname__}"))
         if "<" in name or getattr(module, cls.__qualname__, None) is not cls:
             raise self.fail(path, f"{name} cannot be imported by that name")
         return name

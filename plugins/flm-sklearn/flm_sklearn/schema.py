@@ -97,8 +97,13 @@ def is_identifier(text: object) -> bool:
     return isinstance(text, str) and len(text) <= 200 and bool(_IDENTIFIER.fullmatch(text))
 
 
+# Cython modules some scikit-learn builds name bare (1.7 on Python 3.10: ``_loss``), and the
+# package path they are imported from: a file always names the importable path.
+BARE_MODULES = {"_loss": "sklearn._loss._loss"}
+
+
 def class_path(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return f"{BARE_MODULES.get(cls.__module__, cls.__module__)}.{cls.__qualname__}"
 
 
 def trusted_names(trusted: Iterable[Any]) -> frozenset[str]:
