@@ -146,6 +146,12 @@ def check_config(config: Any) -> None:
     """Every inline array Keras would build must have a numeric dtype and numeric values."""
     if not isinstance(config, dict):
         raise FormatError("the Keras archive's config.json is not an object")
+    # Keras 3.14 builds an empty model from a config that is not an object, and then loads
+    # none of the file's weights: refuse it before Keras sees it, as 3.15 does.
+    if not isinstance(config.get("class_name"), str) or not isinstance(config.get("config"),
+                                                                        dict):
+        raise FormatError("the Keras archive's config.json must name a class and hold its "
+                          "config as an object")
     stack: list[Any] = [config]
     while stack:
         item = stack.pop()
