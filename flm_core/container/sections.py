@@ -181,7 +181,8 @@ class SectionReader(io.RawIOBase):
         # names. With a pool it runs on a thread of its own, block after block, overlapped
         # with decoding and with the plugin reading.
         self._sha = hashlib.sha256() if digest else None
-        self._hashed: Any = None  # the last block's hashing future
+        # hashing futures in flight: each holds its block, so at most two wait (memory bound)
+        self._hashing: deque[Any] = deque()
         self.raw_size = self.stored_size = self.blocks = 0
 
     def readable(self) -> bool:
@@ -230,7 +231,9 @@ class SectionReader(io.RawIOBase):
             if self._pool is None:
                 self._sha.update(raw)
             else:
-                self._hashed = _hasher().submit(self._sha.update, raw)
+                while len(self._hashing) >= 2:
+                    self._hashing.popleft().result()
+                self._hashing.append(_hasher().submit(self._sha.update, raw))
         self.raw_size += len(raw)
         self.blocks += 1
         self._current, self._pos = raw, 0
@@ -272,8 +275,8 @@ class SectionReader(io.RawIOBase):
         self._pos = len(self._current)
         while self._next_block():
             self._pos = len(self._current)
-        if self._hashed is not None:
-            self._hashed.result()  # one thread, in order: every earlier block is hashed too
+        while self._hashing:
+            self._hashing.popleft().result()
         digest = self._sha.hexdigest() if self._sha is not None else ""
         return self.raw_size, self.stored_size, self.blocks, digest
 
