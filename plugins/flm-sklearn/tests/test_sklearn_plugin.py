@@ -205,9 +205,12 @@ def test_a_50_mb_model_round_trips_without_a_full_copy(
         _, load_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # a pickle.dumps without buffers would hold another 51 MB on each side
-    assert dump_peak < 0.75 * train.nbytes
-    assert load_peak < 1.9 * train.nbytes
+    # A full copy would add the model's 57.6 MB (_fit_X and _y: 1.125x of train) on either
+    # side: dump would pass 1.1x, load 2.25x. Below those, what remains is a few blocks in
+    # flight and the signature's one-row prediction (KNN's distances to every training row),
+    # which varies with numpy's temporaries (0.79x / 1.97x seen on numpy 2.5).
+    assert dump_peak < 0.95 * train.nbytes
+    assert load_peak < 2.1 * train.nbytes
     with loaded:
         query = train[:20] + 0.01
         assert_bit_identical(loaded.model.predict(query), model.predict(query))
