@@ -1,6 +1,6 @@
 """Test matrix: the core per Python, each plugin per (Python, framework range), all together.
 
-    nox -t ci                          what CI runs (.ci/run); 19.5 minutes from a fresh clone
+    nox -t ci                          what CI runs (.ci/run: one session at a time)
     nox                                the full matrix
     FLM_PLUGINS=torch nox -t ci        only one plugin's sessions (comma-separated list)
     FLM_PYTHONS=3.11 nox               only some Pythons
@@ -216,15 +216,21 @@ def install_index_torch(session: nox.Session, pins: list[str]) -> None:
 
     The wheels (~3 GB with NVIDIA's libraries) are downloaded once per release into
     FLM_TORCH_WHEELS (default ~/.cache/flm-torch-wheels/<release>) and installed from there
-    on later runs; nox reuses the venv too. Deliberately, and for these sessions only, the
-    CPU pin (ci/constraints.txt) and this machine's cap (torch<=2.14.1 in /etc/xdg/pip) are
-    not applied: they would replace the release under test."""
+    on later runs; CI deletes each venv after its session, because two of these venvs next
+    to the cache fill a small disk. Deliberately, and for these sessions only, the CPU pin
+    (ci/constraints.txt) and this machine's cap (torch<=2.14.1 in /etc/xdg/pip) are not
+    applied: they would replace the release under test."""
     (release,) = [pin.split("==")[1] for pin in pins if pin.startswith("torch==")]
     default = Path.home() / ".cache" / "flm-torch-wheels"
     wheels = Path(os.environ.get("FLM_TORCH_WHEELS", default)) / release
     env = {"PIP_CONSTRAINT": os.devnull}
     if not any(wheels.glob("torch-*.whl")):
-        session.run("python", "-m", "pip", "download", "-q", "-d", str(wheels), *pins, env=env)
+        # Into a side folder first: an interrupted download must not pass for a cached release.
+        partial = wheels.with_name(f"{release}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        session.run("python", "-m", "pip", "download", "-q", "-d", str(partial), *pins, env=env)
+        shutil.rmtree(wheels, ignore_errors=True)
+        partial.rename(wheels)
     session.run("python", "-m", "pip", "install", "-q", "--no-index", "--find-links",
                 str(wheels), *pins, env=env)
     session.install("-e", ".[test]", "-e", f"{plugin_dir('torch')}[test]", env=env)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shutil
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -55,6 +56,9 @@ def main() -> None:
     settings = [f"{k}={os.environ[k]}" for k in SETTINGS if k in os.environ]
     print(f"settings: {' '.join(settings) or 'defaults'}")
     print(f"python {platform.python_version()} ({sys.executable}); {', '.join(versions())}")
+    disk = shutil.disk_usage(".")
+    print(f"disk: {disk.free / 2**30:.1f} GiB free of {disk.total / 2**30:.0f} GiB "
+          f"at {os.getcwd()}")
 
 
 if __name__ == "__main__":
