@@ -55,6 +55,24 @@ def _zstd_decompress(data: bytes | memoryview, raw_size: int) -> bytes:
     return out  # type: ignore[no-any-return]
 
 
+def _zstd_decompress_into(data: bytes | memoryview, out: memoryview) -> int:
+    """Decode a block straight into ``out``: no intermediate buffer with the zstandard
+    package; ``compression.zstd`` (3.14) has no such call, so there it decodes and copies."""
+    name, zstd = zstd_backend()
+    if name != "zstandard":
+        out[:] = memoryview(_zstd_decompress(data, len(out))).cast("B")
+        return len(out)
+    if zstd.frame_content_size(data) != len(out):
+        raise FormatError("zstd frame size does not match its block header")
+    reader = zstd.ZstdDecompressor().stream_reader(data, read_across_frames=False)
+    filled = 0
+    while filled < len(out) and (got := reader.readinto(out[filled:])):
+        filled += got
+    if filled != len(out) or reader.read(1):
+        raise FormatError("zstd frame does not decode to its block's size")
+    return filled
+
+
 def _streaming_decompress(decompressor: Any, data: bytes | memoryview, raw_size: int) -> bytes:
     out: bytes = decompressor.decompress(data, raw_size)
     if not decompressor.eof:
@@ -91,7 +109,8 @@ def _lzma_decompress(data: bytes | memoryview, raw_size: int) -> bytes:
 
 
 BUILTIN_CODECS = (
-    Codec(name="zstd", compress=_zstd_compress, decompress=_zstd_decompress),
+    Codec(name="zstd", compress=_zstd_compress, decompress=_zstd_decompress,
+          decompress_into=_zstd_decompress_into),
     Codec(name="zlib", compress=lambda b: zlib.compress(b, 6), decompress=_zlib_decompress),
     Codec(name="bz2", compress=_bz2_compress, decompress=_bz2_decompress),
     Codec(name="lzma", compress=_lzma_compress, decompress=_lzma_decompress),

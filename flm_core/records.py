@@ -85,8 +85,15 @@ class Codec:
     :ivar decompress: ``decompress(data, raw_size) -> bytes-like``; must never produce more
         than ``raw_size`` bytes (the core rejects any other length), so a hostile file cannot
         inflate past what its checksummed block header declares.
+    :ivar decompress_into: optional ``decompress_into(data, out) -> int``: decode straight
+        into ``out``, a writable buffer of exactly the block's raw size, and return how many
+        bytes were written; it must write nothing past ``out`` and raise on data that does
+        not decode to exactly ``len(out)`` bytes. With it, a plugin reading a large tensor
+        gets the blocks decoded in its own memory, without a copy; without it, the core
+        decompresses and copies.
     """
 
     name: str
     compress: Callable[[memoryview], bytes | bytearray | memoryview]
     decompress: Callable[[bytes | memoryview, int], bytes | bytearray | memoryview]
+    decompress_into: Callable[[bytes | memoryview, memoryview], int] | None = None

@@ -21,7 +21,7 @@ import pytest
 
 import flm_core
 from flm_core import codecs
-from flm_core.container import filters, sections
+from flm_core.container import blocks, filters, sections
 from flm_core.container.layout import BLOCK_SIZE, FILTER_SHUFFLE
 from flm_core.plugins import Registry
 
@@ -306,8 +306,12 @@ def test_zstd_rejects_a_frame_whose_size_disagrees_with_its_block_header(
 ) -> None:
     _use_zstd_backend(monkeypatch, backend)
     frame = codecs._zstd_compress(memoryview(bytes(1000)))
+    zstd = Registry.current().codec("zstd")
     with pytest.raises(flm_core.FormatError):
-        sections._decode(Registry.current().codec("zstd"), *_block_parts(claimed, frame), "test")
+        blocks.decode(zstd, *_block_parts(claimed, frame), "test")
+    out = bytearray(claimed)  # the direct path: straight into a reader's buffer of that size
+    with pytest.raises(flm_core.FormatError):
+        blocks.decode_into(zstd, *_block_parts(claimed, frame), "test", memoryview(out))
 
 
 def _block_parts(raw_size: int, stored: bytes) -> tuple[bytes, bytes, bytes]:

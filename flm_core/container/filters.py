@@ -43,3 +43,15 @@ def unshuffle(data: bytes | bytearray | memoryview, itemsize: int) -> bytearray 
     for i in range(itemsize):
         out[i::itemsize] = view[i * plane : (i + 1) * plane]
     return out
+
+
+def unshuffle_into(data: bytes | bytearray | memoryview, itemsize: int, out: memoryview) -> None:
+    """Unshuffle ``data`` straight into ``out``, a writable buffer of the same length."""
+    np = _numpy()
+    if np is None:
+        out[:] = memoryview(unshuffle(data, itemsize)).cast("B")
+        return
+    planes = np.frombuffer(data, np.uint8).reshape(itemsize, -1)
+    target = np.frombuffer(out, np.uint8).reshape(-1, itemsize)
+    for i in range(itemsize):  # plane by plane, as unshuffle
+        target[:, i] = planes[i]

@@ -93,6 +93,29 @@ class Source:
             self.on_read(self.offset)
         return data
 
+    def readinto(self, out: memoryview, what: str) -> None:
+        """Fill ``out`` exactly: the file's bytes land in the caller's memory, not a copy."""
+        filled = 0
+        if self._pushback:
+            filled = min(len(out), len(self._pushback))
+            out[:filled] = self._pushback[:filled]
+            self._pushback = self._pushback[filled:]
+        readinto = getattr(self.stream, "readinto", None)
+        while filled < len(out):
+            if readinto is None:
+                chunk = self.stream.read(len(out) - filled)
+                got = len(chunk)
+                out[filled : filled + got] = chunk
+            else:
+                got = readinto(out[filled:]) or 0
+            if not got:
+                raise FormatError(f"file is truncated: expected {len(out)} bytes of {what} at "
+                                  f"offset {self.offset}")
+            filled += got
+        self.offset += len(out)
+        if self.on_read is not None:
+            self.on_read(self.offset)
+
     def read_crc(self, what: str, *covered: Bytes) -> None:
         (stored,) = CRC.unpack(self.read(CRC.size, f"{what} checksum"))
         if stored != crc32(*covered):

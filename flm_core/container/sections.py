@@ -8,6 +8,7 @@ the I/O and the sha256 of the raw bytes, so memory stays bounded by a few blocks
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import threading
@@ -15,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flm_core.container import filters
+from flm_core.container.blocks import Encoded, check_crc, decode, decode_into, encode
 from flm_core.container.layout import (
     BLOCK,
     BLOCK_SIZE,
@@ -29,9 +30,8 @@ from flm_core.container.layout import (
     Bytes,
     Sink,
     Source,
-    crc32,
 )
-from flm_core.errors import ChecksumError, FLMError, FormatError
+from flm_core.errors import FormatError
 from flm_core.meta import SectionInfo
 from flm_core.records import Codec
 
@@ -41,34 +41,6 @@ if TYPE_CHECKING:
 SMALL_WRITE = 64 * 1024
 SMALL_TYPED = 4096  # typed buffers from this size get a shuffled block of their own
 SHUFFLE_SIZES = (2, 4, 8)
-
-Encoded = tuple[bytes, Bytes, bytes]
-
-
-def _encode(codec: Codec, block: memoryview, itemsize: int) -> Encoded:
-    raw = filters.shuffle(block, itemsize) if itemsize > 1 else block
-    stored = codec.compress(memoryview(raw))
-    head = BLOCK.pack(block.nbytes, memoryview(stored).nbytes,
-                      FILTER_SHUFFLE if itemsize > 1 else FILTER_NONE, itemsize, 0)
-    return head, stored, CRC.pack(crc32(head, stored))
-
-
-def _decode(codec: Codec, head: bytes, stored: bytes, crc: bytes, what: str) -> Bytes:
-    raw_size, _, filter_id, itemsize, _ = BLOCK.unpack(head)
-    if CRC.unpack(crc)[0] != crc32(head, stored):
-        raise ChecksumError(f"block checksum mismatch in {what}")
-    try:
-        raw = codec.decompress(stored, raw_size)
-    except FLMError:
-        raise
-    except Exception as exc:
-        raise FormatError(f"{codec.name} cannot decode a block of {what}: {exc!r}") from exc
-    if memoryview(raw).nbytes != raw_size:
-        raise FormatError(f"a block of {what} decodes to the wrong size")
-    if filter_id == FILTER_SHUFFLE:
-        return filters.unshuffle(raw, itemsize)
-    return raw
-
 
 def write_section_header(sink: Sink, tag: bytes, codec: str, name: str) -> int:
     offset = sink.offset
@@ -133,10 +105,10 @@ class SectionWriter(io.RawIOBase):
         self._sha.update(block)
         self.raw_size += block.nbytes
         if self._pool is None or inline:
-            encoded = _encode(self._codec, block, itemsize)
+            encoded = encode(self._codec, block, itemsize)
             self._queue.append(lambda: encoded)
         else:
-            self._queue.append(self._pool.submit(_encode, self._codec, block, itemsize).result)
+            self._queue.append(self._pool.submit(encode, self._codec, block, itemsize).result)
         self._drain(self._limit)
 
     def _drain(self, keep: int) -> None:
@@ -164,7 +136,11 @@ class SectionWriter(io.RawIOBase):
 
 
 class SectionReader(io.RawIOBase):
-    """The read-only stream over a section's raw bytes; blocks are verified before use."""
+    """The read-only stream over a section's raw bytes; blocks are verified before use.
+
+    A ``readinto`` with room for whole blocks has them decoded straight into the caller's
+    buffer, several at once on the pool (a tensor's memory, say: no copy, no fresh pages);
+    smaller reads get blocks decoded ahead into fresh memory and copied out."""
 
     def __init__(self, source: Source, codec: Codec, pool: Executor | None, workers: int,
                  what: str, digest: bool = True, kind: str = "model") -> None:
@@ -173,6 +149,7 @@ class SectionReader(io.RawIOBase):
         self._ahead = max(1, workers)
         self._queue: deque[Callable[[], Bytes] | tuple[Any, ...]] = deque()
         self._itemsizes: deque[int] = deque()
+        self._head: tuple[bytes, str] | None = None  # read and checked; its data is next
         self.itemsize = 1  # of the current block: what its shuffle filter recorded
         self._current: memoryview = memoryview(b"")
         self._pos = 0
@@ -188,7 +165,10 @@ class SectionReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def _fetch(self) -> None:
+    def _read_head(self) -> tuple[bytes, str] | None:
+        """The next block's header, checked and paid for; None at the end of the section."""
+        if self._head is not None or self._ended:
+            return self._head
         what = f"{self._what} at offset {self._source.offset}"  # errors name the block
         head = self._source.read(BLOCK.size, f"block header of {self._what}")
         raw_size, stored_size, filter_id, itemsize, reserved = BLOCK.unpack(head)
@@ -197,7 +177,7 @@ class SectionReader(io.RawIOBase):
             if filter_id or itemsize or reserved:
                 raise FormatError(f"malformed end block in {self._what}")
             self._ended = True
-            return
+            return None
         valid_filter = (filter_id == FILTER_NONE and itemsize == 1) or (
             filter_id == FILTER_SHUFFLE and itemsize in SHUFFLE_SIZES and raw_size % itemsize == 0
         )
@@ -206,48 +186,127 @@ class SectionReader(io.RawIOBase):
         if oversized or not valid_filter or reserved:
             raise FormatError(f"malformed block header in {what}")
         self._source.budget.charge(self._kind, raw_size, stored_size, what)  # before reading
+        self._head = head, what
+        return self._head
+
+    def _take_head(self) -> tuple[bytes, str, int, int]:
+        assert self._head is not None
+        (head, what), self._head = self._head, None
+        _, stored_size, filter_id, itemsize, _ = BLOCK.unpack(head)
+        self.stored_size += stored_size
+        return head, what, stored_size, itemsize if filter_id == FILTER_SHUFFLE else 1
+
+    def _fetch(self) -> None:
+        if self._read_head() is None:
+            return
+        head, what, stored_size, itemsize = self._take_head()
         stored = self._source.read(stored_size, f"block of {self._what}")
         crc = self._source.read(CRC.size, f"block checksum of {self._what}")
-        self.stored_size += stored_size
         self._queue.append((self._codec, head, stored, crc, what))
-        self._itemsizes.append(itemsize if filter_id == FILTER_SHUFFLE else 1)
+        self._itemsizes.append(itemsize)
 
-    def _next_block(self) -> bool:
-        while not self._ended and len(self._queue) < self._ahead:
+    def _next_block(self, ahead: bool = True) -> bool:
+        while not self._ended and len(self._queue) < (self._ahead if ahead else 1):
             self._fetch()
         if not self._queue:
             return False
-        if self._pool is not None and len(self._queue) > 1:
+        if ahead and self._pool is not None and len(self._queue) > 1:
             # decode ahead on the pool only when there is more than one block to overlap
             pool = self._pool
             self._queue = deque(
-                pool.submit(_decode, *item).result if isinstance(item, tuple) else item
+                pool.submit(decode, *item).result if isinstance(item, tuple) else item
                 for item in self._queue
             )
         item = self._queue.popleft()
         self.itemsize = self._itemsizes.popleft()
-        raw = memoryview(_decode(*item) if isinstance(item, tuple) else item()).cast("B")
-        if self._sha is not None:
-            if self._pool is None:
-                self._sha.update(raw)
-            else:
-                while len(self._hashing) >= 2:
-                    self._hashing.popleft().result()
-                self._hashing.append(_hasher().submit(self._sha.update, raw))
+        raw = memoryview(decode(*item) if isinstance(item, tuple) else item()).cast("B")
+        self._hash(raw)
         self.raw_size += len(raw)
         self.blocks += 1
         self._current, self._pos = raw, 0
         return True
 
+    def _hash(self, raw: memoryview) -> None:
+        if self._sha is None:
+            return
+        if self._pool is None:
+            self._sha.update(raw)
+            return
+        while len(self._hashing) >= 2:
+            self._hashing.popleft().result()
+        self._hashing.append(_hasher().submit(self._sha.update, raw))
+
+    def _wait_hashing(self) -> None:
+        while self._hashing:
+            self._hashing.popleft().result()
+
     def readinto(self, buffer: Any) -> int:
         out = memoryview(buffer).cast("B")
-        while self._pos >= len(self._current):
-            if not self._next_block():
-                return 0
-        n = min(len(out), len(self._current) - self._pos)
-        out[:n] = self._current[self._pos : self._pos + n]
-        self._pos += n
-        return n
+        filled = 0
+        while filled < len(out):
+            if self._pos < len(self._current):
+                n = min(len(out) - filled, len(self._current) - self._pos)
+                out[filled : filled + n] = self._current[self._pos : self._pos + n]
+                self._pos += n
+                filled += n
+                continue
+            room = len(out) - filled
+            if not self._queue and self._fits(room):
+                filled += self._decode_into(out[filled:])
+            elif filled or not self._next_block(ahead=room < BLOCK_SIZE):
+                break  # a reader as large as a block starts no read-ahead: blocks drain
+        return filled
+
+    def _fits(self, room: int) -> bool:
+        head = self._read_head()
+        return head is not None and BLOCK.unpack(head[0])[0] <= room
+
+    def _decode_into(self, out: memoryview) -> int:
+        """Decode the blocks that fit whole into ``out``, in order, up to ``workers`` at
+        once; return the bytes filled. Their digest is done when this returns: the caller
+        may change its buffer then."""
+        filled, claimed = 0, 0
+        inflight: deque[tuple[Callable[[], Any], memoryview]] = deque()
+        try:
+            while True:
+                while len(inflight) < self._ahead and self._fits(len(out) - claimed):
+                    raw_size = BLOCK.unpack(self._head[0])[0]  # type: ignore[index]
+                    target = out[claimed : claimed + raw_size]
+                    inflight.append((self._start_into(target), target))
+                    claimed += raw_size
+                if not inflight:
+                    break
+                wait, target = inflight.popleft()
+                wait()
+                self._hash(target)
+                filled += len(target)
+                self.raw_size += len(target)
+                self.blocks += 1
+            self._wait_hashing()
+        except BaseException:
+            for wait, _ in inflight:  # nothing may still write into the caller's buffer
+                with contextlib.suppress(Exception):  # the first error is the one raised
+                    wait()
+            raise
+        return filled
+
+    def _start_into(self, target: memoryview) -> Callable[[], Any]:
+        head, what, stored_size, itemsize = self._take_head()
+        if self._codec.name == "none" and itemsize == 1:
+            # stored bytes are the raw bytes: the file is read straight into the target
+            if stored_size != len(target):
+                raise FormatError(f"a block of {what} decodes to the wrong size")
+            self._source.readinto(target, f"block of {self._what}")
+            crc = self._source.read(CRC.size, f"block checksum of {self._what}")
+            check_crc(head, target, crc, what)
+            return _done
+        stored = self._source.read(stored_size, f"block of {self._what}")
+        crc = self._source.read(CRC.size, f"block checksum of {self._what}")
+        job = (self._codec, head, stored, crc, what, target)
+        if self._pool is None:
+            decode_into(*job)
+            return _done
+        return self._pool.submit(decode_into, *job).result
 
     def read_block(self) -> memoryview | None:
         """The rest of the current block, or the next block; ``itemsize`` says its filter.
@@ -275,10 +334,13 @@ class SectionReader(io.RawIOBase):
         self._pos = len(self._current)
         while self._next_block():
             self._pos = len(self._current)
-        while self._hashing:
-            self._hashing.popleft().result()
+        self._wait_hashing()
         digest = self._sha.hexdigest() if self._sha is not None else ""
         return self.raw_size, self.stored_size, self.blocks, digest
+
+
+def _done() -> None:
+    return None
 
 
 _hashers: list[Executor] = []
