@@ -35,7 +35,8 @@ class Case:
 
 def cases(full: bool) -> list[Case]:
     """Quick keeps what the targets need (each fresh torch/keras process costs 3-10 s of
-    imports here); full adds every codec everywhere, medium keras and the scaling series."""
+    imports here) and the torch scaling series; full adds every codec everywhere, medium
+    keras and torch.save."""
     reps = 5 if full else 3
     tiny_flm = FLM_ALL if full else ["flm-zstd"]
     tiny_flama = FLAMA_ALL if full else ["flama-zstd"]
@@ -46,10 +47,11 @@ def cases(full: bool) -> list[Case]:
                  split=False),
             Case("tiny-keras", (*tiny_flm, *tiny_flama, "keras"), reps, inner=10, split=False)]
     if not full:
+        # The scaling series, 50 MB to 1.6 GB, so growth in time and memory shows every run.
         return [*plan,
                 Case("medium-sklearn", ("flm-zstd", "flama-zstd", "pickle", "joblib"), reps),
-                Case("torch-400MB", ("flm-zstd", "flm-none", "torch.export"), reps),
-                Case("torch-50MB", ("flm-zstd", "torch.export"), reps)]
+                *[Case(f"torch-{mb}MB", ("flm-zstd", "flm-none", "torch.export"), reps)
+                  for mb in (50, 100, 200, 400, 800, 1600)]]
     plan += [
         Case("medium-sklearn", ("flm-zstd", "flm-zlib", "flm-none", "flama-zstd",
                                 *SKLEARN_NATIVE), reps),

@@ -60,31 +60,64 @@ def tiny(results: dict[str, Any]) -> list[Target]:
 
 
 def large(results: dict[str, Any]) -> list[Target]:
+    """Issue 10's targets on the 400 MB MLP: load and dump level with torch.export."""
     zstd, none = row(results, LARGE, "flm-zstd"), row(results, LARGE, "flm-none")
     export = row(results, LARGE, "torch.export")
     weights = results["weights"].get(LARGE)
     if not zstd or not export or not weights:
         return [Target("400 MB torch vs torch.export", None, "flm-zstd or torch.export missing")]
-    d = ratio(op_time(zstd, "dump"), op_time(export, "dump"))
-    lo = ratio(op_time(zstd, "load"), op_time(export, "load"))
+
+    def versus(flm: dict[str, Any], op: str, limit: float, name: str) -> Target:
+        r = ratio(op_time(flm, op), op_time(export, op))
+        return Target(name, _le(r, limit), f"{fmt_ratio(r)} ({fmt_time(op_time(flm, op))} vs "
+                      f"{fmt_time(op_time(export, op))})")
+
     f = ratio(zstd["file_bytes"], weights)
     out = [
-        Target("400 MB torch, zstd: dump <= 1.5x torch.export.export + export.save",
-               _le(d, 1.5), f"{fmt_ratio(d)} ({fmt_time(op_time(zstd, 'dump'))} vs "
-               f"{fmt_time(op_time(export, 'dump'))})"),
-        Target("400 MB torch, zstd: load <= 3x torch.export.load + .module()",
-               _le(lo, 3), f"{fmt_ratio(lo)} ({fmt_time(op_time(zstd, 'load'))} vs "
-               f"{fmt_time(op_time(export, 'load'))})"),
+        versus(zstd, "dump", 1.1, "400 MB torch, zstd: dump <= 1.1x torch.export.export + "
+               "export.save"),
+        versus(zstd, "load", 1.1, "400 MB torch, zstd: load <= 1.1x torch.export.load + "
+               ".module()"),
         Target("400 MB torch, zstd: file <= 0.85x raw weight bytes", _le(f, 0.85),
                f"{fmt_ratio(f)} ({fmt_bytes(zstd['file_bytes'])} for "
                f"{fmt_bytes(weights)} of weights)"),
     ]
     if none:
-        ln = ratio(op_time(none, "load"), op_time(export, "load"))
-        out.append(Target("400 MB torch, compression=\"none\": load <= 1.3x export.load",
-                          _le(ln, 1.3), f"{fmt_ratio(ln)} ({fmt_time(op_time(none, 'load'))} "
-                          f"vs {fmt_time(op_time(export, 'load'))})"))
+        out.append(versus(none, "load", 1.0, "400 MB torch, compression=\"none\": load <= "
+                          "1.0x export.load"))
+    out += [_load_growth(results, codec, weights, export) for codec in ("flm-zstd", "flm-none")
+            if row(results, LARGE, codec)]
     return out
+
+
+BLOCKS = 4 * 4 * 2**20  # "a few blocks": four of the core's 4 MiB blocks
+
+
+def _load_growth(results: dict[str, Any], codec: str, weights: int,
+                 export: dict[str, Any]) -> Target:
+    """Peak RSS during load minus RSS before it, less the model itself: what loading costs
+    beyond the weights. The deserializer's import (both pay it) is measured by torch.export's
+    own excess, so FLM may add at most a few blocks to that."""
+    flm = row(results, LARGE, codec)
+    excess = {name: _excess(r, weights) for name, r in ((codec, flm), ("torch.export", export))}
+    name = f"400 MB torch, {codec}: peak RSS during load <= the model + a few blocks"
+    if None in excess.values():
+        return Target(name, None, "peak RSS not measured")
+    mine, theirs = excess[codec], excess["torch.export"]
+    assert mine is not None and theirs is not None
+    return Target(name, mine <= theirs + BLOCKS,
+                  f"{mine / 1e6:+.1f} MB beyond the model's {fmt_bytes(weights)} (torch.export: "
+                  f"{theirs / 1e6:+.1f} MB; allowed: torch.export's + {fmt_bytes(BLOCKS)})")
+
+
+def _excess(r: dict[str, Any] | None, weights: int) -> float | None:
+    runs = (r or {}).get("load") or []
+    growth = [run["peak_rss"] - run["rss_before"] for run in runs
+              if run.get("peak_rss") is not None and run.get("rss_before") is not None]
+    if not growth:
+        return None
+    growth.sort()
+    return float(growth[len(growth) // 2] - weights)
 
 
 def memory(results: dict[str, Any]) -> list[Target]:
