@@ -1,7 +1,10 @@
-"""What recomputing the model digest costs ``load``: a 400 MB float32 payload (random
-mantissas, so it compresses like real weights), loaded with the sha256 recomputed on its own
-thread (what ``load`` does) and with it skipped (what ``load`` did before), in one process,
-alternating, medians of several runs.
+"""What the model digest costs: a 400 MB float32 payload (random mantissas, so it compresses
+like real weights), in one process, alternating, medians of several runs.
+
+- load, with the sha256 recomputed on its own thread (what ``load`` does) and skipped;
+- dump, with the section's sha256 as written, with no digest at all, and with BLAKE3 in its
+  place where the ``blake3`` package is installed: what a faster digest could save;
+- each digest's throughput on one core.
 
     python benchmarks/digest_cost.py [--runs 7] [--mb 400]
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import hashlib
 import os
 import random
 import statistics
@@ -18,7 +22,7 @@ import time
 from typing import Any
 
 import flm_core
-from flm_core.container import reader
+from flm_core.container import reader, sections
 from flm_core.plugins import get_plugin_manager
 
 
@@ -67,6 +71,54 @@ def _time_load(path: str, digest: bool) -> float:
         flm_core.api.iter_sections = original  # type: ignore[attr-defined]
 
 
+class _NoDigest:
+    def update(self, data: Any) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return "0" * 64
+
+
+def _digests() -> dict[str, Any]:
+    found: dict[str, Any] = {"sha256": hashlib.sha256, "none": _NoDigest}
+    try:
+        import blake3  # type: ignore[import-not-found]
+
+        found["blake3"] = blake3.blake3
+    except ImportError:
+        pass
+    return found
+
+
+def _time_dump(model: Any, path: str, digest: Any) -> float:
+    original = sections.hashlib
+    sections.hashlib = type("Digests", (), {"sha256": staticmethod(digest)})  # type: ignore[assignment]
+    try:
+        started = time.perf_counter()
+        flm_core.dump(model, path)
+        return time.perf_counter() - started
+    finally:
+        sections.hashlib = original
+
+
+def _throughput(digests: dict[str, Any], runs: int) -> None:
+    import zlib
+
+    data = memoryview(_weights(64)).cast("B")
+    for name, make in [*digests.items(), ("crc32", None)]:
+        if name == "none":
+            continue
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            if make is None:
+                zlib.crc32(data)
+            else:
+                make(data).hexdigest()
+            times.append(time.perf_counter() - started)
+        print(f"{name}: {len(data) / statistics.median(times) / 1e9:.2f} GB/s on one core")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -86,6 +138,18 @@ def main() -> None:
             with_, without = statistics.median(times[True]), statistics.median(times[False])
             print(f"{codec}: {args.mb} MB load, digest recomputed {with_:.3f} s, skipped "
                   f"{without:.3f} s: {with_ / without:.2f}x ({args.runs} runs each, medians)")
+        digests = _digests()
+        path = os.path.join(tmp, "dump.flm")
+        dumps: dict[str, list[float]] = {name: [] for name in digests}
+        _time_dump(plugin, path, hashlib.sha256)
+        for _ in range(args.runs):
+            for name, make in digests.items():
+                dumps[name].append(_time_dump(plugin, path, make))
+        base = statistics.median(dumps["sha256"])
+        print(f"zstd: {args.mb} MB dump, " + ", ".join(
+            f"{name} {statistics.median(t):.3f} s ({statistics.median(t) / base:.2f}x)"
+            for name, t in dumps.items()) + f" ({args.runs} runs each, medians)")
+    _throughput(_digests(), args.runs)
 
 
 if __name__ == "__main__":
