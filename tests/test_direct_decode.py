@@ -10,7 +10,6 @@ from __future__ import annotations
 import array
 import hashlib
 import io
-import mmap
 import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -21,7 +20,7 @@ from hypothesis import strategies as st
 
 import flm_core
 from flm_core.codecs import BUILTIN_CODECS
-from flm_core.container import blocks, memory, sections
+from flm_core.container import blocks, sections
 from flm_core.container.layout import BLOCK, Sink, Source
 from flm_core.records import Codec
 
@@ -188,44 +187,3 @@ def test_a_decompress_into_that_raises_is_a_format_error_naming_the_codec() -> N
     data = _write(broken, [bytes(3 * SMALL_BLOCK)])[0]
     with pytest.raises(flm_core.FormatError, match="broken cannot decode"):
         _reader(broken, data, POOL).readinto(bytearray(3 * SMALL_BLOCK))
-
-
-# --------------------------------------------------------------------------- huge pages
-
-
-@pytest.mark.parametrize(("address", "size", "expected"), [
-    (0, 4 * memory.HUGE_PAGE, (0, 4 * memory.HUGE_PAGE)),
-    (1, 4 * memory.HUGE_PAGE, (memory.HUGE_PAGE, 4 * memory.HUGE_PAGE)),
-    (memory.HUGE_PAGE - 64, memory.HUGE_PAGE + 64, (memory.HUGE_PAGE, 2 * memory.HUGE_PAGE)),
-    (4096, memory.HUGE_PAGE, (memory.HUGE_PAGE, memory.HUGE_PAGE)),  # none whole inside
-])
-def test_only_whole_huge_pages_inside_the_buffer_are_advised(
-    address: int, size: int, expected: tuple[int, int],
-) -> None:
-    assert memory.huge_range(address, size) == expected
-
-
-def _thp() -> str:
-    try:
-        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
-            return f.read()
-    except OSError:
-        return ""
-
-
-@pytest.mark.skipif("[never]" in _thp() or not _thp(),
-                    reason="Linux transparent huge pages are off or absent here")
-def test_the_kernel_takes_the_advice_for_a_large_writable_buffer() -> None:
-    region = mmap.mmap(-1, 8 * memory.HUGE_PAGE)
-    view = memoryview(region)
-    try:
-        assert memory.advise_huge_pages(view)
-        view[:] = bytes(len(view))  # filling it afterwards works as before
-    finally:
-        view.release()
-        region.close()
-
-
-def test_small_or_read_only_buffers_are_left_alone() -> None:
-    assert not memory.advise_huge_pages(memoryview(bytearray(memory.HUGE_PAGE)))
-    assert not memory.advise_huge_pages(memoryview(bytes(4 * memory.HUGE_PAGE)))

@@ -31,7 +31,6 @@ from flm_core.container.layout import (
     Sink,
     Source,
 )
-from flm_core.container.memory import advise_huge_pages
 from flm_core.errors import FormatError
 from flm_core.meta import SectionInfo
 from flm_core.records import Codec
@@ -268,7 +267,6 @@ class SectionReader(io.RawIOBase):
         may change its buffer then."""
         filled, claimed = 0, 0
         inflight: deque[tuple[Callable[[], Any], memoryview]] = deque()
-        advise_huge_pages(out)
         try:
             while True:
                 while len(inflight) < self._ahead and self._fits(len(out) - claimed):
