@@ -269,7 +269,7 @@ class SectionReader(io.RawIOBase):
         inflight: deque[tuple[Callable[[], Any], memoryview]] = deque()
         try:
             while True:
-                while len(inflight) < self._ahead and self._fits(len(out) - claimed):
+                while len(inflight) < 2 * self._ahead and self._fits(len(out) - claimed):
                     raw_size = BLOCK.unpack(self._head[0])[0]  # type: ignore[index]
                     target = out[claimed : claimed + raw_size]
                     inflight.append((self._start_into(target), target))
