@@ -41,10 +41,18 @@ class Encoder:
         self.size = 0
         self.memo: dict[int, int] = {}
         self.keep: list[Any] = []  # memoised objects stay alive: their ids must not recur
-        self.records = {
-            kind: schema.record_dtype(kind) for kind in schema.RECORDS
-            if _importable(schema.RECORDS[kind][0])
-        }
+        self._records: dict[str, Any] | None = None
+
+    @property
+    def records(self) -> dict[str, Any]:
+        """The record dtypes by kind. Looked up at the first structured array: finding them
+        imports sklearn.cluster and others (~100 ms), which most models never need."""
+        if self._records is None:
+            self._records = {
+                kind: schema.record_dtype(kind) for kind in schema.RECORDS
+                if _importable(schema.RECORDS[kind][0])
+            }
+        return self._records
 
     def fail(self, path: str, what: str) -> NotRepresentableError:
         return NotRepresentableError(
