@@ -187,3 +187,34 @@ def test_a_decompress_into_that_raises_is_a_format_error_naming_the_codec() -> N
     data = _write(broken, [bytes(3 * SMALL_BLOCK)])[0]
     with pytest.raises(flm_core.FormatError, match="broken cannot decode"):
         _reader(broken, data, POOL).readinto(bytearray(3 * SMALL_BLOCK))
+
+
+@pytest.mark.parametrize(("block", "most"), [(SMALL_BLOCK, 4), (8 * SMALL_BLOCK, 1)])
+def test_blocks_in_flight_are_bounded_in_number_and_bytes(
+    block: int, most: int, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two workers: four blocks of the usual size decode at once, but blocks larger than the
+    four together (a file may use blocks up to 64 MiB) go one at a time."""
+    monkeypatch.setattr(sections, "BLOCK_SIZE", block)  # the writer cuts blocks this size
+    data, written = _write(CODECS["zstd"], [array.array("f", range(12 * block // 4))])
+    monkeypatch.setattr(sections, "BLOCK_SIZE", SMALL_BLOCK)  # what the reader plans with
+    counts = {"started": 0, "finished": 0, "most": 0}
+    real = sections.SectionReader._start_into
+
+    def start(self: sections.SectionReader, target: memoryview) -> Any:
+        counts["started"] += 1
+        counts["most"] = max(counts["most"], counts["started"] - counts["finished"])
+        wait = real(self, target)
+
+        def done() -> Any:
+            counts["finished"] += 1
+            return wait()
+
+        return done
+
+    monkeypatch.setattr(sections.SectionReader, "_start_into", start)
+    reader = _reader(CODECS["zstd"], data, POOL)
+    target = bytearray(12 * block)
+    assert reader.readinto(target) == len(target)
+    assert reader.finish() == written
+    assert counts["most"] == most

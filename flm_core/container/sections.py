@@ -267,9 +267,13 @@ class SectionReader(io.RawIOBase):
         may change its buffer then."""
         filled, claimed = 0, 0
         inflight: deque[tuple[Callable[[], Any], memoryview]] = deque()
+        # Twice the workers keeps them busy; the bytes bound keeps a file of 64 MiB blocks
+        # from holding 2 x workers of them in memory at once.
+        most = 2 * self._ahead
         try:
             while True:
-                while len(inflight) < 2 * self._ahead and self._fits(len(out) - claimed):
+                while (len(inflight) < most and claimed - filled < most * BLOCK_SIZE
+                       and self._fits(len(out) - claimed)):
                     raw_size = BLOCK.unpack(self._head[0])[0]  # type: ignore[index]
                     target = out[claimed : claimed + raw_size]
                     inflight.append((self._start_into(target), target))
