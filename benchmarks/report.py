@@ -230,7 +230,14 @@ def markdown(results: dict[str, Any], images: list[Path]) -> str:
               "`torch.export.load(...).module()`. `torch.save` saves the state dict "
               "(load: `torch.load(weights_only=True)` into a meta-device skeleton). "
               "Weights are default-initialised (uniform) float32: compressible only in "
-              "their exponent bytes.", ""]
+              "their exponent bytes.", "",
+              "Where FLM's load is slower, the difference is what FLM checks and torch.export "
+              "does not: the crc32 of every block before it is decoded and the sha256 of "
+              "every byte, recomputed against the trailer (docs/security.md), plus "
+              "decompression for zstd. `python benchmarks/digest_cost.py` measures the "
+              "digest's share, and BLAKE3 in its place. Both loaders import torch's export "
+              "deserializer (about 1.1 s here); FLM decodes the weights while that import "
+              "runs, but the import holds the GIL, so the overlap is partial.", ""]
     lines += big_table(results, scaling, {w: "torch.export" for w in scaling})
     lines += ["## read_meta as the file grows", ""]
     lines += read_meta_table(results)
