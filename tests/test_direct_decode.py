@@ -218,3 +218,29 @@ def test_blocks_in_flight_are_bounded_in_number_and_bytes(
     assert reader.readinto(target) == len(target)
     assert reader.finish() == written
     assert counts["most"] == most
+
+
+class _ReadOnly:
+    """A stream with ``read`` alone (no ``readinto``), handing out a few bytes at a time."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = min(size, 1000)
+        chunk = self.data[self.pos : self.pos + size]
+        self.pos += len(chunk)
+        return chunk
+
+
+def test_stored_blocks_are_read_straight_in_from_streams_without_readinto() -> None:
+    weights = array.array("d", (i * 0.25 for i in range(5 * SMALL_BLOCK // 8)))
+    data, written = _write(CODECS["none"], [weights])
+    source = Source(_ReadOnly(data))
+    # a peek past the first block header: the start of its data comes from the pushback
+    assert source.peek(BLOCK.size + 100) == data[: BLOCK.size + 100]
+    reader = sections.SectionReader(source, CODECS["none"], POOL, 2, what="model")
+    target = bytearray(len(weights) * 8)
+    assert reader.readinto(target) == len(target)
+    assert bytes(target) == weights.tobytes()
+    assert reader.finish() == written
