@@ -19,6 +19,7 @@ import keras
 from flm_tensorflow import saving
 
 import flm_core
+from flm_core.fuzzing import replace_at as replace_at  # the tests' JSON edits
 from flm_core.plugins import Registry
 
 
@@ -94,31 +95,6 @@ def flm_file(payload: bytes) -> bytes:
 def load(data: bytes, **options: Any) -> Any:
     with flm_core.load(io.BytesIO(data), **options) as artifact:
         return artifact.model
-
-
-def paths(value: Any) -> list[tuple[Any, ...]]:
-    """Every path (keys and indices) in a JSON value, containers included."""
-    found: list[tuple[Any, ...]] = []
-    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
-    while stack:
-        item, path = stack.pop()
-        found.append(path)
-        if isinstance(item, dict):
-            stack.extend((child, (*path, key)) for key, child in item.items())
-        elif isinstance(item, list):
-            stack.extend((child, (*path, i)) for i, child in enumerate(item))
-    return found
-
-
-def replace_at(value: Any, path: tuple[Any, ...], new: Any) -> Any:
-    if not path:
-        return new
-    copied = copy.deepcopy(value)
-    parent = copied
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = new
-    return copied
 
 
 def central_entry(archive: bytes, name: str) -> int:

@@ -12,26 +12,19 @@ A failing input is written to ``--corpus`` (tests/corpus/ by default) as a regre
 
 from __future__ import annotations
 
-import argparse
-import base64
-import json
 import os
-import resource
-import signal
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))  # run as a script: its helpers sit beside it
 import torch
 import torch_payloads as tp
 
-import flm_core
+from flm_core import fuzzing
 
 MARKER = Path(tempfile.gettempdir()) / f"flm-torch-fuzz-{os.getpid()}"
 COMMAND = f"__import__('os').system('touch {MARKER}')"
@@ -44,25 +37,7 @@ HOSTILE_TEXT = [
     "L['x'].size()[0] == open('f')", "x\x00", "x\u2028y", "\uff58", "s77", "tanh",
     "cpu", "TRAINING",
 ]
-PER_EXAMPLE_SECONDS = 60
-MAX_RSS_KIB = 4 * 1024 * 1024
-
-
-class Hang(BaseException):
-    """Raised by SIGALRM; a BaseException, so no error wrapping can turn it into FLMError."""
-
-
-def _alarm(signum: int, frame: Any) -> None:
-    raise Hang(f"one load took over {PER_EXAMPLE_SECONDS} s")
-
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.sampled_from(HOSTILE_TEXT)
-    | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(
-        st.sampled_from(HOSTILE_TEXT) | st.text(max_size=8), children, max_size=3),
-    max_leaves=8,
-)
+json_values = fuzzing.json_values(HOSTILE_TEXT)
 
 
 @st.composite
@@ -112,70 +87,16 @@ def apply(genuine: tp.Genuine, edit: dict[str, Any]) -> bytes:
 
 def check(payload: bytes) -> str:
     """Load ``payload`` in a real .flm; return "model" or the FLMError's name, or raise."""
-    MARKER.unlink(missing_ok=True)
-    signal.alarm(PER_EXAMPLE_SECONDS)
-    try:
-        model = tp.load(tp.flm_file(payload))
-    except flm_core.FLMError as exc:
-        outcome = type(exc).__name__
-    else:
-        assert isinstance(model, torch.nn.Module), type(model)
-        outcome = "model"
-    finally:
-        signal.alarm(0)
-    assert not MARKER.exists(), "a command hidden in the payload ran"
-    return outcome
+    return fuzzing.outcome(lambda data: tp.load(tp.flm_file(data)), payload, torch.nn.Module,
+                           MARKER)
 
 
 def run(seconds: float, corpus: Path) -> int:
     genuines = [tp.Genuine(), tp.Genuine(tp.ControlFlow(), example_inputs=(torch.randn(2, 3),))]
-    paths = [list(tp.paths(genuine.program)) for genuine in genuines]
-    counts: dict[str, int] = {}
-    last: dict[str, Any] = {}
-
-    @settings(max_examples=25, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
-    @given(edits(genuines, paths))
-    def one(edit: dict[str, Any]) -> None:
-        last["edit"] = edit
-        payload = apply(genuines[edit["model"]], edit)
-        last["payload"] = payload
-        outcome = check(payload)
-        counts[outcome] = counts.get(outcome, 0) + 1
-
-    signal.signal(signal.SIGALRM, _alarm)
-    end = time.monotonic() + seconds
-    try:
-        while time.monotonic() < end:
-            one()
-    except BaseException as exc:
-        _save(corpus, last, exc)
-        raise
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"executions": sum(counts.values()), "outcomes": counts,
-                      "peak_rss_kib": rss}))
-    return 0 if rss < MAX_RSS_KIB else 1
-
-
-def _save(corpus: Path, last: dict[str, Any], exc: BaseException) -> None:
-    if "payload" not in last:
-        return
-    corpus.mkdir(parents=True, exist_ok=True)
-    case = {"why": f"fuzz: {type(exc).__name__}: {str(exc)[:300]}",
-            "edit": repr(last["edit"])[:2000],
-            "payload": base64.b64encode(last["payload"]).decode(), "expect": "FLMError"}
-    name = corpus / f"fuzz-{int(time.time())}.json"
-    name.write_text(json.dumps(case, indent=1))
-    print(f"failing input saved to {name}", file=sys.stderr)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--corpus", type=Path, default=Path(__file__).parent / "corpus")
-    args = parser.parse_args()
-    return run(args.seconds, args.corpus)
+    paths = [list(fuzzing.json_paths(genuine.program)) for genuine in genuines]
+    return fuzzing.run(edits(genuines, paths), lambda edit: apply(genuines[edit["model"]], edit),
+                       check, seconds, corpus)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(fuzzing.main(run, __doc__.split("\n")[0], Path(__file__).parent / "corpus"))

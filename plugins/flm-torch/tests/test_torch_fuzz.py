@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pytest
 import torch_payloads as tp
 
 import flm_core
+from flm_core import fuzzing
 
 HERE = Path(__file__).parent
 CORPUS = sorted((HERE / "corpus").glob("*.json"))
@@ -27,14 +26,7 @@ SECONDS = float(os.environ.get("FLM_FUZZ_SECONDS", "20"))
 @pytest.mark.skipif(SECONDS <= 0, reason="FLM_FUZZ_SECONDS=0")
 def test_fuzzed_payloads_give_a_model_or_an_flm_error(tmp_path: Path) -> None:
     # A child process: a crash, a hang or a runaway allocation fails this test, not the run.
-    result = subprocess.run(
-        [sys.executable, str(HERE / "fuzz_torch.py"), "--seconds", str(SECONDS),
-         "--corpus", str(tmp_path / "found")],
-        capture_output=True, text=True, timeout=SECONDS * 3 + 300)
-    print(result.stdout)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert summary["executions"] > 0
+    fuzzing.run_script(HERE / "fuzz_torch.py", SECONDS, tmp_path / "found")
 
 
 def corpus_payload(case: dict[str, Any], genuine: tp.Genuine) -> bytes:

@@ -20,6 +20,7 @@ from flm_torch import _dump, _format
 
 import flm_core
 from flm_core import Payload
+from flm_core.fuzzing import replace_at as replace_at  # the tests' JSON edits
 
 
 class Model(torch.nn.Module):
@@ -117,30 +118,6 @@ def node_list(program: dict[str, Any]) -> list[dict[str, Any]]:
 
 def signature(program: dict[str, Any]) -> dict[str, Any]:
     return program["graph_module"]["module_call_graph"][0]["signature"]  # type: ignore[no-any-return]
-
-
-def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """Every path (keys and indices) in a JSON value, containers included."""
-    stack = [(value, prefix)]
-    while stack:
-        item, path = stack.pop()
-        yield path
-        if isinstance(item, dict):
-            stack.extend((child, (*path, key)) for key, child in item.items())
-        elif isinstance(item, list):
-            stack.extend((child, (*path, i)) for i, child in enumerate(item))
-
-
-def replace_at(value: Any, path: tuple[Any, ...], new: Any) -> Any:
-    """A deep copy of ``value`` with the item at ``path`` replaced (the root if empty)."""
-    if not path:
-        return new
-    copied = copy.deepcopy(value)
-    parent = copied
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = new
-    return copied
 
 
 def rename_key_at(value: Any, path: tuple[Any, ...], new_key: str) -> Any:
